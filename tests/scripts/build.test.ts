@@ -1,0 +1,58 @@
+/**
+ * The compiled binary works when copied alone into an empty directory: the native WebRTC addon is
+ * embedded, and no .env / bunfig.toml from the working directory is picked up.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { copyFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import pkg from "../../package.json" with { type: "json" };
+import { buildBinary } from "../../scripts/build.ts";
+import { runCli, tempDir } from "../support/cli.ts";
+
+const work = tempDir("mlstream-build-");
+const lonely = tempDir("mlstream-lonely-");
+const binary = join(lonely.path, "mlstream");
+
+beforeAll(async () => {
+  const built = join(work.path, "mlstream");
+  await buildBinary(built);
+  copyFileSync(built, binary);
+  Bun.spawnSync(["chmod", "+x", binary]);
+  // Traps: a compiled binary must not autoload these from its working directory.
+  writeFileSync(join(lonely.path, ".env"), "MLSTREAM_SERVER_PORT=not-a-port\n");
+  writeFileSync(join(lonely.path, "bunfig.toml"), "this is = not valid toml [[[\n");
+}, 120_000);
+
+afterAll(() => {
+  work.cleanup();
+  lonely.cleanup();
+});
+
+const env = () => ({ XDG_CONFIG_HOME: join(lonely.path, "cfg"), HOME: lonely.path });
+
+describe("compiled binary, alone in an empty directory", () => {
+  test("--version prints the version", async () => {
+    const { code, stdout } = await runCli(["--version"], { binary, cwd: lonely.path, env: env() });
+    expect(code).toBe(0);
+    expect(stdout.trim()).toBe(`mlstream ${pkg.version}`);
+  });
+
+  test("--help works", async () => {
+    const { code, stdout } = await runCli(["--help"], { binary, cwd: lonely.path, env: env() });
+    expect(code).toBe(0);
+    expect(stdout).toContain("doctor");
+  });
+
+  test("doctor --json is ok with a passing data-channel check", async () => {
+    const { code, stdout } = await runCli(["--data-dir", join(lonely.path, "data"), "doctor", "--json"], { binary, cwd: lonely.path, env: env() });
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report.ok).toBe(true);
+    expect(report.checks.find((c: { name: string }) => c.name === "webrtc-datachannel")).toMatchObject({ ok: true });
+  });
+
+  test("an unknown command exits 2", async () => {
+    const { code } = await runCli(["nope"], { binary, cwd: lonely.path, env: env() });
+    expect(code).toBe(2);
+  });
+});

@@ -1,0 +1,56 @@
+/**
+ * Spawns the mlstream CLI — from source (`bun src/cli/main.ts`) or a compiled binary — in a
+ * throwaway data dir, with a clean environment (no MLSTREAM_* leaking in from the caller).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const REPO_ROOT = resolve(import.meta.dir, "../..");
+export const SOURCE_ENTRY = join(REPO_ROOT, "src/cli/main.ts");
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliRunOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Run this compiled binary instead of the source. */
+  binary?: string;
+  timeoutMs?: number;
+  stdin?: string;
+}
+
+export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && !key.startsWith("MLSTREAM_")) env[key] = value;
+  }
+  return { ...env, ...extra };
+}
+
+/** A temp dir that is removed by `cleanup()`; used as data dir and config home. */
+export function tempDir(prefix = "mlstream-test-"): { path: string; cleanup(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export function cliCommand(args: string[], binary?: string): string[] {
+  return binary ? [binary, ...args] : [process.execPath, SOURCE_ENTRY, ...args];
+}
+
+export async function runCli(args: string[], options: CliRunOptions = {}): Promise<CliResult> {
+  const proc = Bun.spawn(cliCommand(args, options.binary), {
+    cwd: options.cwd ?? REPO_ROOT,
+    env: cleanEnv(options.env),
+    stdin: options.stdin !== undefined ? new TextEncoder().encode(options.stdin) : "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    timeout: options.timeoutMs ?? 30_000,
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
