@@ -1,0 +1,70 @@
+/**
+ * Makes the media loop the simulated host streams (`bun scripts/make-fixtures.ts`), with ffmpeg:
+ *   src/moonlight/sim/assets/loop.h264   H.264 High 1280×720@60, 2 s, IDR every 0.5 s, Annex-B with AUDs
+ *   src/moonlight/sim/assets/loop.h265   HEVC Main 1280×720@60, same shape
+ *   src/moonlight/sim/assets/loop.opus   Opus 48 kHz stereo, 5 ms packets, records [u16le length][packet]
+ * The outputs are committed; rerun only to change the loop. Every IDR repeats SPS/PPS (and VPS) so
+ * the sim can jump to any keyframe when a client asks for an IDR.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const ASSETS = resolve(import.meta.dir, "../src/moonlight/sim/assets");
+const SECONDS = "2";
+const FPS = 60;
+const GOP = FPS / 2;
+
+function ffmpeg(args: string[]): void {
+  const run = Bun.spawnSync(["ffmpeg", "-v", "error", "-y", ...args], { stdout: "inherit", stderr: "inherit" });
+  if (run.exitCode !== 0) throw new Error(`ffmpeg ${args.join(" ")} failed (${run.exitCode})`);
+}
+
+/**
+ * Ogg pages: "OggS", version, flags, granule u64, serial, page seq, CRC, segment count, lacing
+ * table; a packet is a run of segments ending with one shorter than 255.
+ */
+export function oggPackets(file: Uint8Array): Uint8Array[] {
+  const packets: Uint8Array[] = [];
+  let pending: Uint8Array[] = [];
+  let offset = 0;
+  while (offset + 27 <= file.length) {
+    if (file[offset] !== 0x4f || file[offset + 1] !== 0x67 || file[offset + 2] !== 0x67 || file[offset + 3] !== 0x53) throw new Error(`no Ogg page at ${offset}`);
+    const segments = file[offset + 26]!;
+    let data = offset + 27 + segments;
+    for (let i = 0; i < segments; i++) {
+      const lacing = file[offset + 27 + i]!;
+      pending.push(file.subarray(data, data + lacing));
+      data += lacing;
+      if (lacing < 255) {
+        packets.push(Buffer.concat(pending));
+        pending = [];
+      }
+    }
+    offset = data;
+  }
+  return packets;
+}
+
+const work = mkdtempSync(join(tmpdir(), "mlstream-fixtures-"));
+try {
+  const pattern = ["-f", "lavfi", "-i", `testsrc2=size=1280x720:rate=${FPS}`, "-t", SECONDS, "-pix_fmt", "yuv420p", "-bf", "0", "-g", String(GOP), "-keyint_min", String(GOP), "-sc_threshold", "0", "-b:v", "3M", "-maxrate", "3M", "-bufsize", "1M"];
+  ffmpeg([...pattern, "-c:v", "libx264", "-profile:v", "high", "-preset", "veryfast", "-tune", "zerolatency", "-x264-params", "aud=1:repeat-headers=1", "-f", "h264", join(ASSETS, "loop.h264")]);
+  ffmpeg([...pattern, "-c:v", "libx265", "-preset", "veryfast", "-tune", "zerolatency", "-x265-params", `aud=1:repeat-headers=1:keyint=${GOP}:min-keyint=${GOP}:scenecut=0:log-level=error`, "-f", "hevc", join(ASSETS, "loop.h265")]);
+  const ogg = join(work, "loop.ogg");
+  ffmpeg(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-ac", "2", "-t", SECONDS, "-c:a", "libopus", "-b:a", "96k", "-frame_duration", "5", "-application", "lowdelay", "-f", "ogg", ogg]);
+  // Drop OpusHead and OpusTags: the GameStream audio stream carries bare Opus packets.
+  const packets = oggPackets(readFileSync(ogg)).slice(2);
+  const records = Buffer.alloc(packets.reduce((n, p) => n + 2 + p.length, 0));
+  let at = 0;
+  for (const packet of packets) {
+    records.writeUInt16LE(packet.length, at);
+    records.set(packet, at + 2);
+    at += 2 + packet.length;
+  }
+  writeFileSync(join(ASSETS, "loop.opus"), records);
+  for (const name of ["loop.h264", "loop.h265", "loop.opus"]) console.error(`${name}: ${Bun.file(join(ASSETS, name)).size} bytes`);
+  console.error(`loop.opus: ${packets.length} packets`);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
