@@ -9,13 +9,15 @@ import { log } from "../core/log.ts";
 import type { Bind, Register } from "./command.ts";
 import { registerConfig } from "./commands/config.ts";
 import { registerDoctor } from "./commands/doctor.ts";
+import { registerHosts } from "./commands/hosts.ts";
 import { registerServe } from "./commands/serve.ts";
+import { registerSimHost } from "./commands/sim-host.ts";
 import { CliContext, type GlobalOptions } from "./context.ts";
 import { VERSION } from "./version.ts";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit-codes.ts";
 
 
-const COMMANDS: Register[] = [registerServe, registerDoctor, registerConfig];
+const COMMANDS: Register[] = [registerServe, registerHosts, registerSimHost, registerDoctor, registerConfig];
 
 
 function buildCli(bind: Bind): CAC {
@@ -73,7 +75,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`mlstream: ${err.message}\n`);
       return EXIT_FAILURE;
     }
-    log.error(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+    // One line for people; the stack only when asked for (--log-level debug).
+    process.stderr.write(`mlstream: ${err instanceof Error ? err.message : String(err)}\n`);
     log.debug(err);
     return EXIT_FAILURE;
   } finally {

@@ -173,7 +173,7 @@ export async function pair(client: NvHttpClient, options: PairOptions = {}): Pro
     // Phase 5: over TLS with our certificate, the host's pinned.
     const phase5 = await phase("pairchallenge", 5, [["phrase", "pairchallenge"]], true);
     requirePaired(phase5, "pairchallenge");
-    log.info(`paired with ${serverInfo.hostname}`);
+    log.debug(`paired with ${serverInfo.hostname}`);
     return { serverCertPem, serverInfo };
   } catch (error) {
     if (started) {
