@@ -1,0 +1,74 @@
+/**
+ * Parsing of the RTCP feedback a viewer sends back on a media track (libdatachannel hands us the
+ * decrypted compound packet). We act on PLI and FIR (the viewer needs a keyframe) and read NACKs
+ * and receiver reports for statistics; everything else is skipped.
+ *
+ * Common header (RFC 3550): V=2 P RC/FMT(5) | PT | length (32-bit words − 1)
+ *   RR  (201): sender SSRC, then RC report blocks of 24 bytes:
+ *        SSRC, fraction lost (8) + cumulative lost (24), highest seq, jitter, LSR, DLSR
+ *   RTPFB (205) FMT 1 generic NACK (RFC 4585): sender SSRC, media SSRC, then FCI words PID(16) BLP(16)
+ *   PSFB  (206) FMT 1 PLI: sender SSRC, media SSRC
+ *   PSFB  (206) FMT 4 FIR (RFC 5104): sender SSRC, 0, then entries SSRC(32) seq(8) reserved(24)
+ */
+
+export interface RtcpFeedback {
+  /** A Picture Loss Indication or Full Intra Request was present. */
+  keyframeRequested: boolean;
+  /** Sequence numbers the viewer reported missing (generic NACK). */
+  nackedSequences: number[];
+  /** The first receiver-report block, if any. */
+  report?: { fractionLost: number; cumulativeLost: number; jitter: number; highestSequence: number };
+}
+
+const PT_SR = 200;
+const PT_RR = 201;
+const PT_RTPFB = 205;
+const PT_PSFB = 206;
+
+/**
+ * Reads a compound RTCP packet. Malformed input yields what was read before the damage (never
+ * throws): the caller counts `ok === false`.
+ */
+export function parseRtcpFeedback(packet: Uint8Array): RtcpFeedback & { ok: boolean } {
+  const out: RtcpFeedback & { ok: boolean } = { keyframeRequested: false, nackedSequences: [], ok: true };
+  const view = new DataView(packet.buffer, packet.byteOffset, packet.byteLength);
+  let at = 0;
+  while (at + 4 <= packet.length) {
+    const first = packet[at]!;
+    if (first >> 6 !== 2) {
+      out.ok = false;
+      break;
+    }
+    const count = first & 0x1f;
+    const type = packet[at + 1]!;
+    const length = (view.getUint16(at + 2) + 1) * 4;
+    if (at + length > packet.length) {
+      out.ok = false;
+      break;
+    }
+    const body = at + 4;
+    if ((type === PT_RR || type === PT_SR) && count > 0 && out.report === undefined) {
+      const block = body + 4 + (type === PT_SR ? 20 : 0);
+      if (block + 24 <= at + length) {
+        const lost = view.getUint32(block + 4);
+        out.report = {
+          fractionLost: (lost >>> 24) / 256,
+          cumulativeLost: lost & 0x00ffffff,
+          highestSequence: view.getUint32(block + 8),
+          jitter: view.getUint32(block + 12),
+        };
+      }
+    } else if (type === PT_PSFB && (count === 1 || count === 4)) {
+      out.keyframeRequested = true;
+    } else if (type === PT_RTPFB && count === 1) {
+      for (let fci = body + 8; fci + 4 <= at + length; fci += 4) {
+        const pid = view.getUint16(fci);
+        const blp = view.getUint16(fci + 2);
+        out.nackedSequences.push(pid);
+        for (let bit = 0; bit < 16; bit++) if (blp & (1 << bit)) out.nackedSequences.push((pid + bit + 1) & 0xffff);
+      }
+    }
+    at += length;
+  }
+  return out;
+}
