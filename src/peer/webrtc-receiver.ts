@@ -1,0 +1,168 @@
+/**
+ * The viewer's side of a WebRTC session, outside a browser: answers mlstream's offer, receives the
+ * video and Opus tracks, reassembles frames, and sends input on the data channels. The terminal
+ * viewer (`mlstream join`) and the tests are built on it.
+ */
+import { EventEmitter } from "node:events";
+import nodeDataChannel, { type DataChannel, type PeerConnection, type Track } from "node-datachannel";
+import { inputIsReliable, serializeInputPacket, type InputPacket } from "../moonlight/input.ts";
+import { RtpDepacketizer, type DepacketizedFrame } from "./rtp-depacketizer.ts";
+import type { ServerSignal, StreamInfo, ViewerSignal } from "./signaling.ts";
+
+export interface WebRtcReceiverEvents {
+  stream: [info: StreamInfo];
+  frame: [frame: DepacketizedFrame & { receivedAt: number }];
+  audio: [opus: Uint8Array, timestamp: number];
+  /** The peer connection state changed (new, connecting, connected, …). */
+  state: [state: string];
+  /** Input data channels are open. */
+  inputReady: [];
+  end: [reason: string];
+}
+
+export interface WebRtcReceiverOptions {
+  /** Sends a message to mlstream (over the signaling channel). */
+  signal: (message: ViewerSignal) => void;
+  iceServers?: string[];
+  bindAddress?: string;
+}
+
+export class WebRtcReceiver extends EventEmitter<WebRtcReceiverEvents> {
+  readonly #options: WebRtcReceiverOptions;
+  readonly #pc: PeerConnection;
+  #tracks: Track[] = [];
+  #channels = new Map<string, DataChannel>();
+  #depacketizer: RtpDepacketizer | undefined;
+  #videoTrack: Track | undefined;
+  #stream: StreamInfo | undefined;
+  #closed = false;
+  audioPackets = 0;
+  rtpPackets = 0;
+
+  constructor(options: WebRtcReceiverOptions) {
+    super();
+    this.#options = options;
+    this.#pc = new nodeDataChannel.PeerConnection("mlstream-receiver", {
+      iceServers: options.iceServers ?? [],
+      ...(options.bindAddress ? { bindAddress: options.bindAddress } : {}),
+    });
+    this.#pc.onLocalDescription((sdp, type) => {
+      if (type === "answer") options.signal({ type: "answer", sdp });
+    });
+    this.#pc.onLocalCandidate((candidate, mid) => options.signal({ type: "candidate", candidate, mid }));
+    this.#pc.onStateChange((state) => this.emit("state", state));
+    this.#pc.onTrack((track) => this.#onTrack(track));
+    this.#pc.onDataChannel((channel) => {
+      this.#channels.set(channel.getLabel(), channel);
+      channel.onOpen(() => this.#checkInputReady());
+      if (channel.isOpen()) this.#checkInputReady();
+    });
+  }
+
+  get streamInfo(): StreamInfo | undefined {
+    return this.#stream;
+  }
+
+  get videoStats() {
+    return this.#depacketizer?.stats;
+  }
+
+  get state(): string {
+    return this.#closed ? "closed" : this.#pc.state();
+  }
+
+  get rttMs(): number {
+    const rtt = this.#pc.rtt();
+    return rtt >= 0 ? rtt : -1;
+  }
+
+  get inputReady(): boolean {
+    return this.#channels.get("input")?.isOpen() === true;
+  }
+
+  /** Feeds one message from mlstream. */
+  handleSignal(message: ServerSignal): void {
+    if (this.#closed) return;
+    switch (message.type) {
+      case "offer":
+        this.#pc.setRemoteDescription(message.sdp, "offer");
+        return;
+      case "candidate":
+        if (message.candidate) this.#pc.addRemoteCandidate(message.candidate, message.mid);
+        return;
+      case "stream":
+        this.#stream = message.info;
+        this.emit("stream", message.info);
+        return;
+      case "end":
+        this.emit("end", message.reason);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Sends input the way the browser player does: reliable channel for state changes, unreliable for motion. */
+  sendInput(packet: InputPacket): boolean {
+    const channel = this.#channels.get(inputIsReliable(packet) ? "input" : "input-unreliable") ?? this.#channels.get("input");
+    if (!channel?.isOpen()) return false;
+    return channel.sendMessageBinary(serializeInputPacket(packet));
+  }
+
+  /** Sends a Picture Loss Indication on the video track. */
+  requestKeyframe(): boolean {
+    return this.#videoTrack?.requestKeyframe() ?? false;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const channel of this.#channels.values()) {
+      try {
+        channel.close();
+      } catch {
+        // closed already
+      }
+    }
+    try {
+      this.#pc.close();
+    } catch {
+      // closed already
+    }
+  }
+
+  #onTrack(track: Track): void {
+    this.#tracks.push(track);
+    track.setMediaHandler(new nodeDataChannel.RtcpReceivingSession());
+    if (track.type() === "video") {
+      this.#videoTrack = track;
+      const codec = this.#stream?.codec === "hevc" ? "hevc" : "h264";
+      this.#depacketizer = new RtpDepacketizer(codec, (frame) => this.emit("frame", { ...frame, receivedAt: performance.now() }));
+      const depacketizer = this.#depacketizer;
+      track.onMessage((message) => {
+        if (isRtcp(message)) return;
+        this.rtpPackets++;
+        depacketizer.push(message);
+      });
+    } else {
+      track.onMessage((message) => {
+        if (isRtcp(message) || message.length <= 12) return;
+        this.audioPackets++;
+        const view = new DataView(message.buffer, message.byteOffset, message.byteLength);
+        let at = 12 + (message[0]! & 0x0f) * 4;
+        if (message[0]! & 0x10) at += 4 + view.getUint16(at + 2) * 4;
+        this.emit("audio", message.subarray(at), view.getUint32(4));
+      });
+    }
+  }
+
+  #checkInputReady(): void {
+    if (this.inputReady) this.emit("inputReady");
+  }
+}
+
+/** RTCP packet types 200–206 share the byte where RTP carries marker + payload type. */
+function isRtcp(message: Uint8Array): boolean {
+  const pt = message[1]!;
+  return pt >= 200 && pt <= 206;
+}

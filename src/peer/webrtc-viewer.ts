@@ -1,0 +1,323 @@
+/**
+ * One browser (or terminal) viewer over WebRTC, server side. The server makes the offer: a video
+ * track for the stream's codec (H.264 profile-level-id from the stream's SPS), an Opus track, and
+ * two data channels for input — `input` (reliable, ordered: keys, buttons, text, controller
+ * arrival) and `input-unreliable` (unordered, no retransmits: absolute mouse, controller state).
+ *
+ * Media is packetized once per frame by the streamer (rtp-packetizer.ts); every viewer writes the
+ * same packets, patching only the 2-byte sequence number so that each viewer sees a contiguous
+ * sequence (its NACKs then refer to packets its own NACK responder holds). Writes are synchronous
+ * and never queue: a viewer joins the stream at a keyframe and never sees a delta frame before it.
+ *
+ * Each track has libdatachannel's RTCP sender-report generator and NACK responder (512 packets);
+ * PLI/FIR arriving from the viewer become `keyframeRequest` events.
+ */
+import { EventEmitter } from "node:events";
+import nodeDataChannel, { type DataChannel, type PeerConnection, type RtcConfig, type Track } from "node-datachannel";
+import { logger } from "../core/log.ts";
+import { InputPacketFormatError, parseInputPacket, type InputPacket } from "../moonlight/input.ts";
+import type { RtpFrame } from "./rtp-packetizer.ts";
+import { parseRtcpFeedback } from "./rtcp.ts";
+import type { ServerSignal, StreamInfo, ViewerSignal } from "./signaling.ts";
+
+const log = logger("webrtc");
+
+export const VIDEO_PAYLOAD_TYPE = { h264: 102, hevc: 104 } as const;
+export const OPUS_PAYLOAD_TYPE = 111;
+export const PLAYOUT_DELAY_EXTENSION_ID = 6;
+const PLAYOUT_DELAY_URI = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay";
+const CNAME = "mlstream";
+
+export interface IceSettings {
+  /** "stun:host:port", "turn:user:password@host:port" … */
+  iceServers?: string[];
+  portRangeBegin?: number;
+  portRangeEnd?: number;
+  /** Local address to gather candidates on (tests bind to 127.0.0.1). */
+  bindAddress?: string;
+}
+
+export interface WebRtcViewerOptions {
+  id: string;
+  stream: StreamInfo;
+  /** Shared by all viewers of a stream: the packets carry them. */
+  videoSsrc: number;
+  audioSsrc: number;
+  ice?: IceSettings;
+  viewOnly?: boolean;
+  /** Sends a message to this viewer (over its signaling channel). */
+  signal: (message: ServerSignal) => void;
+}
+
+export interface WebRtcViewerEvents {
+  input: [packet: InputPacket];
+  keyframeRequest: [reason: "pli" | "fir" | "viewer" | "track-open"];
+  /** Media can flow (the video track opened). */
+  open: [];
+  closed: [reason: string];
+}
+
+export interface WebRtcViewerStats {
+  framesSent: number;
+  keyframesSent: number;
+  /** Delta frames not sent because the viewer had no keyframe yet. */
+  framesSkipped: number;
+  videoPacketsSent: number;
+  videoBytesSent: number;
+  audioPacketsSent: number;
+  /** Writes the transport refused (viewer not reachable or gone). */
+  sendFailures: number;
+  plis: number;
+  nacks: number;
+  inputMessages: number;
+  inputMalformed: number;
+  fractionLost: number;
+  jitter: number;
+}
+
+export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
+  readonly id: string;
+  readonly connectedAt = Date.now();
+  readonly stats: WebRtcViewerStats = {
+    framesSent: 0,
+    keyframesSent: 0,
+    framesSkipped: 0,
+    videoPacketsSent: 0,
+    videoBytesSent: 0,
+    audioPacketsSent: 0,
+    sendFailures: 0,
+    plis: 0,
+    nacks: 0,
+    inputMessages: 0,
+    inputMalformed: 0,
+    fractionLost: 0,
+    jitter: 0,
+  };
+  readonly #options: WebRtcViewerOptions;
+  readonly #pc: PeerConnection;
+  #video: Track | undefined;
+  #audio: Track | undefined;
+  #videoConfig: InstanceType<typeof nodeDataChannel.RtpPacketizationConfig> | undefined;
+  #audioConfig: InstanceType<typeof nodeDataChannel.RtpPacketizationConfig> | undefined;
+  #channels: DataChannel[] = [];
+  #videoSequence = Math.floor(Math.random() * 0x10000);
+  #audioSequence = Math.floor(Math.random() * 0x10000);
+  #waitingForKeyframe = true;
+  #videoOpen = false;
+  #closed = false;
+
+  constructor(options: WebRtcViewerOptions) {
+    super();
+    this.id = options.id;
+    this.#options = options;
+    const config: RtcConfig = {
+      iceServers: options.ice?.iceServers ?? [],
+      disableAutoNegotiation: true,
+      ...(options.ice?.portRangeBegin !== undefined ? { portRangeBegin: options.ice.portRangeBegin } : {}),
+      ...(options.ice?.portRangeEnd !== undefined ? { portRangeEnd: options.ice.portRangeEnd } : {}),
+      ...(options.ice?.bindAddress !== undefined ? { bindAddress: options.ice.bindAddress } : {}),
+    };
+    this.#pc = new nodeDataChannel.PeerConnection(`viewer-${options.id}`, config);
+  }
+
+  get viewOnly(): boolean {
+    return this.#options.viewOnly === true;
+  }
+
+  /** True once the video track is open and a keyframe has been sent. */
+  get receivingVideo(): boolean {
+    return this.#videoOpen && !this.#waitingForKeyframe;
+  }
+
+  get waitingForKeyframe(): boolean {
+    return this.#waitingForKeyframe;
+  }
+
+  get rttMs(): number {
+    try {
+      const rtt = this.#pc.rtt();
+      return rtt >= 0 ? rtt : -1;
+    } catch {
+      return -1;
+    }
+  }
+
+  get state(): string {
+    return this.#closed ? "closed" : this.#pc.state();
+  }
+
+  /** Builds the peer connection and sends the offer (and stream info) to the viewer. */
+  start(): void {
+    const { stream } = this.#options;
+    const pc = this.#pc;
+    pc.onLocalDescription((sdp, type) => {
+      if (type === "offer") this.#options.signal({ type: "offer", sdp });
+    });
+    pc.onLocalCandidate((candidate, mid) => this.#options.signal({ type: "candidate", candidate, mid }));
+    pc.onStateChange((state) => {
+      log.debug(`viewer ${this.id}: ${state}`);
+      if (state === "failed" || state === "closed" || state === "disconnected") this.close(`peer connection ${state}`);
+    });
+
+    if (stream.codec === "av1") throw new Error("AV1 over WebRTC is not supported yet; use the WebSocket transport");
+    const payloadType = VIDEO_PAYLOAD_TYPE[stream.codec];
+    const video = new nodeDataChannel.Video("video", "SendOnly");
+    if (stream.codec === "h264") {
+      video.addH264Codec(payloadType, `profile-level-id=${stream.profileLevelId ?? "42e02a"};packetization-mode=1;level-asymmetry-allowed=1`);
+    } else {
+      video.addH265Codec(payloadType);
+    }
+    video.parseSdpLine(`a=rtcp-fb:${payloadType} ccm fir`);
+    video.parseSdpLine(`a=extmap:${PLAYOUT_DELAY_EXTENSION_ID} ${PLAYOUT_DELAY_URI}`);
+    video.addSSRC(this.#options.videoSsrc, CNAME, "mlstream", "video");
+    this.#video = pc.addTrack(video);
+    this.#videoConfig = this.#attachRtcp(this.#video, this.#options.videoSsrc, payloadType, 90_000);
+    this.#video.onOpen(() => {
+      this.#videoOpen = true;
+      this.emit("open");
+      this.emit("keyframeRequest", "track-open");
+    });
+    this.#video.onMessage((message) => this.#onRtcp(message));
+
+    const audio = new nodeDataChannel.Audio("audio", "SendOnly");
+    audio.addOpusCodec(OPUS_PAYLOAD_TYPE);
+    audio.addSSRC(this.#options.audioSsrc, CNAME, "mlstream", "audio");
+    this.#audio = pc.addTrack(audio);
+    this.#audioConfig = this.#attachRtcp(this.#audio, this.#options.audioSsrc, OPUS_PAYLOAD_TYPE, 48_000);
+
+    this.#channels.push(pc.createDataChannel("input", { ordered: true }));
+    this.#channels.push(pc.createDataChannel("input-unreliable", { ordered: false, maxRetransmits: 0 }));
+    for (const channel of this.#channels) channel.onMessage((message) => this.#onInput(message));
+
+    pc.setLocalDescription();
+    this.#options.signal({ type: "stream", info: { ...stream, input: !this.viewOnly } });
+  }
+
+  handleSignal(message: ViewerSignal): void {
+    if (this.#closed) return;
+    switch (message.type) {
+      case "answer":
+        this.#pc.setRemoteDescription(message.sdp, "answer");
+        return;
+      case "candidate":
+        if (message.candidate) this.#pc.addRemoteCandidate(message.candidate, message.mid);
+        return;
+      case "keyframe":
+        this.emit("keyframeRequest", "viewer");
+        return;
+      case "leave":
+        this.close("viewer left");
+        return;
+    }
+  }
+
+  /** Tells the viewer about a new stream shape (resolution or codec change after a reconnect). */
+  updateStream(info: StreamInfo): void {
+    this.#options.stream = info;
+    if (!this.#closed) this.#options.signal({ type: "stream", info: { ...info, input: !this.viewOnly } });
+  }
+
+  /**
+   * Writes one frame's shared RTP packets. Before the viewer's first keyframe (and after it asked
+   * for one because it lost its reference), delta frames are skipped. Returns whether it was sent.
+   */
+  writeVideo(frame: RtpFrame): boolean {
+    const track = this.#video;
+    if (!track || !this.#videoOpen || this.#closed) return false;
+    if (this.#waitingForKeyframe) {
+      if (!frame.keyframe) {
+        this.stats.framesSkipped++;
+        return false;
+      }
+      this.#waitingForKeyframe = false;
+    }
+    this.#videoConfig!.timestamp = frame.timestamp;
+    const packets = frame.packets;
+    let seq = this.#videoSequence;
+    for (let i = 0; i < packets.length; i++) {
+      const packet = packets[i]!;
+      // The packets are shared: patch our sequence number in, send (the transport copies), move on.
+      packet[2] = seq >> 8;
+      packet[3] = seq & 0xff;
+      seq = (seq + 1) & 0xffff;
+      if (!track.sendMessageBinary(packet as Buffer)) this.stats.sendFailures++;
+    }
+    this.#videoSequence = seq;
+    this.stats.framesSent++;
+    if (frame.keyframe) this.stats.keyframesSent++;
+    this.stats.videoPacketsSent += packets.length;
+    this.stats.videoBytesSent += frame.bytes;
+    return true;
+  }
+
+  /** Writes one shared Opus RTP packet (sequence patched like video). */
+  writeAudio(packet: Uint8Array, timestamp: number): void {
+    const track = this.#audio;
+    if (!track || this.#closed || !track.isOpen()) return;
+    this.#audioConfig!.timestamp = timestamp;
+    packet[2] = this.#audioSequence >> 8;
+    packet[3] = this.#audioSequence & 0xff;
+    this.#audioSequence = (this.#audioSequence + 1) & 0xffff;
+    if (track.sendMessageBinary(packet as Buffer)) this.stats.audioPacketsSent++;
+    else this.stats.sendFailures++;
+  }
+
+  /** Makes the viewer wait for the next keyframe (e.g. after a codec change). */
+  resetToKeyframe(): void {
+    this.#waitingForKeyframe = true;
+  }
+
+  close(reason = "closed"): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const channel of this.#channels) {
+      try {
+        channel.close();
+      } catch {
+        // already closed by the peer
+      }
+    }
+    try {
+      this.#pc.close();
+    } catch {
+      // already closed
+    }
+    this.emit("closed", reason);
+  }
+
+  #attachRtcp(track: Track, ssrc: number, payloadType: number, clockRate: number) {
+    const config = new nodeDataChannel.RtpPacketizationConfig(ssrc, CNAME, payloadType, clockRate);
+    const reporter = new nodeDataChannel.RtcpSrReporter(config);
+    reporter.addToChain(new nodeDataChannel.RtcpNackResponder(512));
+    track.setMediaHandler(reporter);
+    return config;
+  }
+
+  #onRtcp(message: Buffer): void {
+    const feedback = parseRtcpFeedback(message);
+    this.stats.nacks += feedback.nackedSequences.length;
+    if (feedback.report) {
+      this.stats.fractionLost = feedback.report.fractionLost;
+      this.stats.jitter = feedback.report.jitter;
+    }
+    if (feedback.keyframeRequested) {
+      this.stats.plis++;
+      this.emit("keyframeRequest", "pli");
+    }
+  }
+
+  #onInput(message: string | Buffer | ArrayBuffer): void {
+    this.stats.inputMessages++;
+    if (typeof message === "string") {
+      this.stats.inputMalformed++;
+      return;
+    }
+    try {
+      const packet = parseInputPacket(message instanceof ArrayBuffer ? new Uint8Array(message) : message);
+      if (!this.viewOnly) this.emit("input", packet);
+    } catch (error) {
+      this.stats.inputMalformed++;
+      if (!(error instanceof InputPacketFormatError)) log.debug(`viewer ${this.id}: bad input: ${(error as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * A server-side WebRtcViewer and a WebRtcReceiver (the viewer's side) talking over loopback:
+ * offer/answer/candidates, shared RTP packets, keyframe gating, PLI, input on the data channels.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { isAccessUnitDelimiter, splitNalUnits } from "../../src/moonlight/nal.ts";
+import { OpusRtpPacketizer, VideoRtpPacketizer } from "../../src/peer/rtp-packetizer.ts";
+import type { StreamInfo } from "../../src/peer/signaling.ts";
+import { WebRtcReceiver } from "../../src/peer/webrtc-receiver.ts";
+import { PLAYOUT_DELAY_EXTENSION_ID, WebRtcViewer } from "../../src/peer/webrtc-viewer.ts";
+
+const loop = readFileSync(resolve(import.meta.dir, "../../src/moonlight/sim/assets/loop.h264"));
+const auds = splitNalUnits("h264", loop).filter((n) => isAccessUnitDelimiter("h264", n.type)).map((n) => n.start);
+const FRAMES = auds.map((s, i) => loop.subarray(s, auds[i + 1] ?? loop.length));
+
+const info: StreamInfo = {
+  width: 1280,
+  height: 720,
+  fps: 60,
+  codec: "h264",
+  profileLevelId: "64001f",
+  audio: { channels: 2, sampleRate: 48000 },
+  input: true,
+  capabilities: { touch: false, pen: false, controllers: 16 },
+};
+
+const open: { close(): void }[] = [];
+afterEach(() => {
+  for (const o of open.splice(0)) o.close();
+});
+
+function connect(viewOnly = false) {
+  let receiver!: WebRtcReceiver;
+  const viewer = new WebRtcViewer({
+    id: "v1",
+    stream: info,
+    videoSsrc: 0x1111,
+    audioSsrc: 0x2222,
+    viewOnly,
+    ice: { bindAddress: "127.0.0.1" },
+    signal: (m) => queueMicrotask(() => receiver.handleSignal(m)),
+  });
+  receiver = new WebRtcReceiver({ bindAddress: "127.0.0.1", signal: (m) => queueMicrotask(() => viewer.handleSignal(m)) });
+  open.push(viewer, receiver);
+  return { viewer, receiver };
+}
+
+const until = async (what: () => boolean, ms = 10_000) => {
+  const end = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > end) throw new Error("timed out");
+    await Bun.sleep(10);
+  }
+};
+
+describe("WebRtcViewer ⇄ WebRtcReceiver", () => {
+  test("the viewer gets stream info, then frames from its first keyframe on, byte for byte", async () => {
+    const { viewer, receiver } = connect();
+    const streams: StreamInfo[] = [];
+    receiver.on("stream", (s) => streams.push(s));
+    const received: Uint8Array[] = [];
+    receiver.on("frame", (f) => received.push(f.data));
+    const keyframeRequests: string[] = [];
+    viewer.on("keyframeRequest", (r) => keyframeRequests.push(r));
+    viewer.start();
+    await until(() => viewer.receivingVideo || keyframeRequests.includes("track-open"));
+    expect(streams[0]).toMatchObject({ width: 1280, codec: "h264", input: true });
+
+    const packetizer = new VideoRtpPacketizer("h264", { payloadType: 102, ssrc: 0x1111, playoutDelayExtensionId: PLAYOUT_DELAY_EXTENSION_ID });
+    // Start mid-GOP: frames 5…29 are deltas and must not reach the viewer; 30 is the next IDR.
+    for (let i = 5; i < 70; i++) viewer.writeVideo(packetizer.packetize(FRAMES[i]!, i * 1500, i % 30 === 0));
+    await until(() => received.length >= 40);
+    expect(viewer.stats.framesSkipped).toBe(25);
+    expect(viewer.stats.keyframesSent).toBe(2);
+    const strip = (au: Uint8Array) => {
+      // The receiver rebuilds NALs with 4-byte start codes and no trailing zeros: compare NAL payloads.
+      return splitNalUnits("h264", au).map((n) => {
+        let end = n.end;
+        while (end > n.payloadStart && au[end - 1] === 0) end--;
+        return Buffer.from(au.subarray(n.payloadStart, end)).toString("hex");
+      });
+    };
+    for (let i = 0; i < received.length; i++) expect(strip(received[i]!)).toEqual(strip(FRAMES[30 + i]!));
+    expect(receiver.videoStats?.keyframes).toBe(2);
+    expect(receiver.videoStats?.packetsLost).toBe(0);
+  });
+
+  test("a PLI from the viewer becomes a keyframe request", async () => {
+    const { viewer, receiver } = connect();
+    const reasons: string[] = [];
+    viewer.on("keyframeRequest", (r) => reasons.push(r));
+    viewer.start();
+    await until(() => reasons.includes("track-open"));
+    const packetizer = new VideoRtpPacketizer("h264", { payloadType: 102, ssrc: 0x1111 });
+    viewer.writeVideo(packetizer.packetize(FRAMES[0]!, 0, true));
+    await until(() => receiver.videoStats !== undefined && receiver.videoStats.frames > 0);
+    expect(receiver.requestKeyframe()).toBe(true);
+    await until(() => reasons.includes("pli"));
+    expect(viewer.stats.plis).toBeGreaterThanOrEqual(1);
+  });
+
+  test("input sent on the data channels arrives parsed; garbage is counted", async () => {
+    const { viewer, receiver } = connect();
+    const inputs: unknown[] = [];
+    viewer.on("input", (p) => inputs.push(p));
+    viewer.start();
+    await until(() => receiver.inputReady);
+    receiver.sendInput({ kind: "keyboard", action: "down", keyCode: 0x41, modifiers: 0, flags: 0 });
+    receiver.sendInput({ kind: "mouseMoveAbsolute", x: 10, y: 20, referenceWidth: 1280, referenceHeight: 720 });
+    await until(() => inputs.length === 2);
+    expect(inputs[0]).toEqual({ kind: "keyboard", action: "down", keyCode: 0x41, modifiers: 0, flags: 0 });
+    expect(inputs[1]).toMatchObject({ kind: "mouseMoveAbsolute", x: 10, y: 20 });
+  });
+
+  test("a view-only viewer's input is ignored", async () => {
+    const { viewer, receiver } = connect(true);
+    const inputs: unknown[] = [];
+    viewer.on("input", (p) => inputs.push(p));
+    const streams: StreamInfo[] = [];
+    receiver.on("stream", (s) => streams.push(s));
+    viewer.start();
+    await until(() => receiver.inputReady);
+    receiver.sendInput({ kind: "keyboard", action: "down", keyCode: 0x41, modifiers: 0, flags: 0 });
+    await until(() => viewer.stats.inputMessages === 1);
+    expect(inputs).toEqual([]);
+    expect(streams[0]?.input).toBe(false);
+  });
+
+  test("audio packets arrive with their payload intact", async () => {
+    const { viewer, receiver } = connect();
+    const audio: string[] = [];
+    receiver.on("audio", (opus) => audio.push(Buffer.from(opus).toString("hex")));
+    let opened = false;
+    viewer.on("open", () => (opened = true));
+    viewer.start();
+    await until(() => opened);
+    await Bun.sleep(50);
+    const opus = new OpusRtpPacketizer({ payloadType: 111, ssrc: 0x2222 });
+    for (let i = 0; i < 10; i++) viewer.writeAudio(opus.packetize(Uint8Array.of(0xe8, i, i), i * 240), i * 240);
+    await until(() => audio.length === 10);
+    expect(audio[3]).toBe("e80303");
+  });
+});
