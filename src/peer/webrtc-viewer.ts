@@ -185,8 +185,8 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
     this.#audio = pc.addTrack(audio);
     this.#audioConfig = this.#attachRtcp(this.#audio, this.#options.audioSsrc, OPUS_PAYLOAD_TYPE, 48_000);
 
-    this.#channels.push(pc.createDataChannel("input", { ordered: true }));
-    this.#channels.push(pc.createDataChannel("input-unreliable", { ordered: false, maxRetransmits: 0 }));
+    this.#channels.push(pc.createDataChannel("input"));
+    this.#channels.push(pc.createDataChannel("input-unreliable", { unordered: true, maxRetransmits: 0 }));
     for (const channel of this.#channels) channel.onMessage((message) => this.#onInput(message));
 
     pc.setLocalDescription();
