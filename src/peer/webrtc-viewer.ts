@@ -211,6 +211,11 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
     }
   }
 
+  /** Sends a signaling message to this viewer (status, end …). */
+  sendSignal(message: ServerSignal): void {
+    if (!this.#closed) this.#options.signal(message);
+  }
+
   /** Tells the viewer about a new stream shape (resolution or codec change after a reconnect). */
   updateStream(info: StreamInfo): void {
     this.#options.stream = info;

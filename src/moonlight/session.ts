@@ -1,0 +1,481 @@
+/**
+ * MoonlightSession: one headless GameStream session, from /launch (or /resume) to teardown
+ * (reference §8). It drives the layers below in order — nvhttp launch, RTSP handshake, audio
+ * socket + pings, ENet control stream, video socket + pings — and turns the host's datagrams into
+ * video frames and Opus packets, synchronously, as they complete.
+ *
+ * Policy differences from the reference client, on purpose (field notes): we accept Wolf's frame 0
+ * and ask for an IDR as soon as we have no usable reference, instead of discarding ~120 frames
+ * first, so the first picture arrives at once.
+ */
+import { EventEmitter } from "node:events";
+import { logger } from "../core/log.ts";
+import { AudioDepacketizer, type AudioPacket } from "./audio-depacketizer.ts";
+import { AudioCipher } from "./audio-packet.ts";
+import { VideoFormat } from "./announce-sdp.ts";
+import { ControlStream, type TerminationEvent } from "./control-stream.ts";
+import type { ControlMessage } from "./control-messages.ts";
+import type { InputPacket } from "./input.ts";
+import { createSessionKeys, type AudioConfiguration, type SessionKeys } from "./launch.ts";
+import { MediaSocket } from "./media-socket.ts";
+import type { VideoCodec } from "./nal.ts";
+import type { NvHttpClient } from "./nvhttp.ts";
+import { performRtspHandshake, type RtspHandshakeResult } from "./rtsp-client.ts";
+import type { ServerInfo } from "./serverinfo.ts";
+import { VideoCipher } from "./video-crypto.ts";
+import { VideoDepacketizer, type VideoFrame } from "./video-depacketizer.ts";
+
+const log = logger("session");
+
+export interface StreamSettings {
+  width: number;
+  height: number;
+  fps: number;
+  bitrateKbps: number;
+  /** Video payload per datagram; rounded down to a multiple of 16. Default 1392 (a LAN client's). */
+  packetSize?: number;
+  /** Codecs we accept, in preference order; the host picks among those it supports. Default ["h264"]. */
+  codecs?: VideoCodec[];
+  audio?: AudioConfiguration;
+  /** Also play audio on the host. */
+  localAudio?: boolean;
+  /** Let the host change its display mode. */
+  sops?: boolean;
+  /** Virtual gamepads to create on the host at launch (bit per pad). */
+  gamepadMask?: number;
+  hdr?: boolean;
+  /** Treat the host as remote (smaller packets on the host side). Default false. */
+  remote?: boolean;
+}
+
+export type SessionStage = "launch" | "rtsp" | "audio" | "control" | "video" | "streaming";
+
+export interface ConnectedInfo {
+  width: number;
+  height: number;
+  fps: number;
+  codec: VideoCodec;
+  packetSize: number;
+  audio: { channels: number; encrypted: boolean; packetDurationMs: number };
+  /** The session continued a paused one (/resume) rather than starting the app. */
+  resumed: boolean;
+  appId: number;
+}
+
+export interface SessionTermination {
+  /** 0 graceful; −100 no video, −101 no key frame, −1 control connection lost; host codes otherwise. */
+  code: number;
+  reason: string;
+}
+
+export interface MoonlightSessionEvents {
+  stage: [stage: SessionStage];
+  connected: [info: ConnectedInfo];
+  /** A complete access unit (Annex B), synchronously from the socket callback. */
+  video: [frame: VideoFrame];
+  audio: [packet: AudioPacket];
+  rumble: [event: Extract<ControlMessage, { kind: "rumble" }>];
+  hdr: [event: Extract<ControlMessage, { kind: "hdrMode" }>];
+  /** The session ended without stop() being called (host ended it, timeouts, connection lost). */
+  terminated: [termination: SessionTermination];
+}
+
+export interface SessionCounters {
+  videoDatagrams: number;
+  audioDatagrams: number;
+  videoBytes: number;
+  framesEmitted: number;
+  framesDropped: number;
+  framesLost: number;
+  fecRecoveries: number;
+  idrRequests: number;
+  malformedDatagrams: number;
+  audioPackets: number;
+  audioFecRecoveries: number;
+  audioLost: number;
+  inputPacketsSent: number;
+}
+
+export class SessionStageError extends Error {
+  override name = "SessionStageError";
+  readonly stage: SessionStage;
+  constructor(stage: SessionStage, cause: unknown) {
+    super(`${stage}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.stage = stage;
+  }
+}
+
+export class HostBusyError extends Error {
+  override name = "HostBusyError";
+}
+
+export class SessionStateError extends Error {
+  override name = "SessionStateError";
+}
+
+export interface MoonlightSessionOptions {
+  /** A paired client for the host. */
+  client: NvHttpClient;
+  appId: number;
+  settings: StreamSettings;
+  /** When another app runs: "fail" (default) or "quit" it first. */
+  whenBusy?: "fail" | "quit";
+  /** Fixed session keys (tests); random otherwise. */
+  keys?: SessionKeys;
+  /** Seconds without any video before giving up (reference: 10). */
+  firstVideoTimeoutMs?: number;
+  /** Audio to drop at start, in ms. Default 0: a viewer joining later wants sound at once. */
+  initialAudioDiscardMs?: number;
+}
+
+const CODEC_FORMATS: Record<VideoCodec, number> = { h264: VideoFormat.h264, hevc: VideoFormat.h265, av1: VideoFormat.av1Main8 };
+
+function codecOf(videoFormat: number): VideoCodec {
+  if (videoFormat & 0xf000) return "av1";
+  if (videoFormat & 0x0f00) return "hevc";
+  return "h264";
+}
+
+function channelCount(audio: AudioConfiguration | undefined): 2 | 6 | 8 {
+  return audio === "7.1" ? 8 : audio === "5.1" ? 6 : 2;
+}
+
+export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
+  readonly counters: SessionCounters = {
+    videoDatagrams: 0,
+    audioDatagrams: 0,
+    videoBytes: 0,
+    framesEmitted: 0,
+    framesDropped: 0,
+    framesLost: 0,
+    fecRecoveries: 0,
+    idrRequests: 0,
+    malformedDatagrams: 0,
+    audioPackets: 0,
+    audioFecRecoveries: 0,
+    audioLost: 0,
+    inputPacketsSent: 0,
+  };
+  readonly #options: MoonlightSessionOptions;
+  readonly #keys: SessionKeys;
+  #state: "idle" | "starting" | "streaming" | "stopped" = "idle";
+  #stage: SessionStage | undefined;
+  #connected: ConnectedInfo | undefined;
+  #rtsp: RtspHandshakeResult | undefined;
+  #audioSocket: MediaSocket | undefined;
+  #videoSocket: MediaSocket | undefined;
+  #control: ControlStream | undefined;
+  #video: VideoDepacketizer | undefined;
+  #audio: AudioDepacketizer | undefined;
+  #watchdog: ReturnType<typeof setTimeout> | undefined;
+  #sawKeyframe = false;
+  #stopping: Promise<void> | undefined;
+
+  constructor(options: MoonlightSessionOptions) {
+    super();
+    this.#options = options;
+    this.#keys = options.keys ?? createSessionKeys();
+  }
+
+  get state(): "idle" | "starting" | "streaming" | "stopped" {
+    return this.#state;
+  }
+
+  get stage(): SessionStage | undefined {
+    return this.#stage;
+  }
+
+  /** What the stream is, once connected. */
+  get info(): ConnectedInfo | undefined {
+    return this.#connected;
+  }
+
+  /**
+   * Launches (or resumes) the app and connects every stream. Resolves once the control stream is
+   * up and the video path is open; frames follow as `video` events. On failure, everything opened
+   * so far is closed and a SessionStageError names the stage.
+   */
+  async start(signal?: AbortSignal): Promise<ConnectedInfo> {
+    if (this.#state !== "idle") throw new SessionStateError(`start() on a ${this.#state} session`);
+    this.#state = "starting";
+    const { client, settings, appId } = this.#options;
+    const packetSize = Math.floor((settings.packetSize ?? 1392) / 16) * 16;
+    const codecs = settings.codecs ?? ["h264"];
+    const channels = channelCount(settings.audio);
+    try {
+      // ── launch or resume ──
+      this.#enter("launch");
+      const serverInfo = await this.#atStage("launch", () => client.serverInfo({ https: true, ...(signal ? { signal } : {}) }));
+      const resumed = await this.#atStage("launch", () => this.#launchOrResume(serverInfo, signal));
+      this.#check(signal);
+
+      // ── RTSP ──
+      this.#enter("rtsp");
+      const host = client.address;
+      this.#rtsp = await this.#atStage("rtsp", () =>
+        performRtspHandshake({
+          address: host,
+          sessionUrl: resumed.sessionUrl,
+          key: this.#keys.rikey,
+          settings: {
+            width: settings.width,
+            height: settings.height & ~1,
+            fps: settings.fps,
+            bitrateKbps: settings.bitrateKbps,
+            packetSize,
+            audioChannels: channels,
+            videoFormats: codecs.reduce((mask, codec) => mask | CODEC_FORMATS[codec], 0),
+            remote: settings.remote ?? false,
+          },
+        }),
+      );
+      const rtsp = this.#rtsp;
+      this.#check(signal);
+
+      // ── audio socket and pings (the host starts sending once it hears us) ──
+      this.#enter("audio");
+      const packetDurationMs = 5;
+      this.#audio = new AudioDepacketizer(
+        {
+          packetDurationMs,
+          initialDiscardMs: this.#options.initialAudioDiscardMs ?? 0,
+          ...(rtsp.audioEncrypted ? { cipher: new AudioCipher(this.#keys.rikey, this.#keys.rikeyId) } : {}),
+        },
+        { onPacket: (packet) => this.emit("audio", packet) },
+      );
+      const audio = this.#audio;
+      this.#audioSocket = await this.#atStage("audio", () =>
+        MediaSocket.open({
+          host,
+          port: rtsp.audio.port,
+          ...(rtsp.audio.pingPayload ? { pingPayload: rtsp.audio.pingPayload } : {}),
+          onDatagram: (datagram) => audio.push(datagram),
+        }),
+      );
+      this.#audioSocket.startPings();
+
+      // ── control stream ──
+      this.#enter("control");
+      this.#control = await this.#atStage("control", () =>
+        ControlStream.connect({
+          address: host,
+          port: rtsp.control.port,
+          connectData: rtsp.control.connectData ?? 0,
+          key: this.#keys.rikey,
+          ivScheme: rtsp.controlIvScheme,
+          localAddress: host.includes(":") ? "::" : "0.0.0.0",
+        }),
+      );
+      this.#wireControl(this.#control);
+      this.#check(signal);
+
+      // ── video socket, depacketizer and pings ──
+      this.#enter("video");
+      const codec = codecOf(rtsp.videoFormat);
+      this.#video = new VideoDepacketizer(
+        {
+          codec,
+          packetSize,
+          ...((rtsp.encryptionEnabled & 0x02) !== 0 ? { cipher: new VideoCipher(this.#keys.rikey) } : {}),
+        },
+        {
+          onFrame: (frame) => this.#onFrame(frame),
+          onIdrNeeded: (reason) => {
+            log.debug(`requesting IDR (${reason})`);
+            this.requestIdr();
+          },
+        },
+      );
+      const video = this.#video;
+      this.#videoSocket = await this.#atStage("video", () =>
+        MediaSocket.open({
+          host,
+          port: rtsp.video.port,
+          ...(rtsp.video.pingPayload ? { pingPayload: rtsp.video.pingPayload } : {}),
+          onDatagram: (datagram) => {
+            this.counters.videoBytes += datagram.byteLength;
+            video.push(datagram, Math.round(performance.now() * 1000));
+          },
+        }),
+      );
+      this.#videoSocket.startPings();
+      this.#armWatchdog();
+      this.#check(signal);
+
+      this.#connected = {
+        width: settings.width,
+        height: settings.height & ~1,
+        fps: settings.fps,
+        codec,
+        packetSize,
+        audio: { channels, encrypted: rtsp.audioEncrypted, packetDurationMs },
+        resumed: resumed.resumed,
+        appId,
+      };
+      this.#state = "streaming";
+      this.#enter("streaming");
+      this.emit("connected", this.#connected);
+      return this.#connected;
+    } catch (error) {
+      await this.#teardown();
+      this.#state = "stopped";
+      throw error;
+    }
+  }
+
+  /** Asks the host for a key frame (coalescing is the caller's business). */
+  requestIdr(): void {
+    if (!this.#control) return;
+    this.counters.idrRequests++;
+    try {
+      this.#control.requestIdr();
+    } catch (error) {
+      log.debug(`IDR request not sent: ${(error as Error).message}`);
+    }
+  }
+
+  /** Sends one input packet to the host (encrypted on the control stream). */
+  send(input: InputPacket): void {
+    if (!this.#control || this.#state !== "streaming") return;
+    this.#control.sendInput(input);
+    this.counters.inputPacketsSent++;
+  }
+
+  /**
+   * Ends the session from any state: closes the control stream gracefully (the host pauses the
+   * session, so a later start() can /resume it), the sockets and timers. `quitApp` also ends the
+   * app on the host (/cancel). Idempotent.
+   */
+  stop(options: { quitApp?: boolean } = {}): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#state = "stopped";
+      await this.#teardown();
+      if (options.quitApp) {
+        try {
+          await this.#options.client.cancel();
+        } catch (error) {
+          log.warn(`could not quit the app on the host: ${(error as Error).message}`);
+        }
+      }
+    })();
+    return this.#stopping;
+  }
+
+  /** Counters merged from every layer, for status endpoints and metrics. */
+  snapshot(): SessionCounters {
+    const v = this.#video?.stats;
+    const a = this.#audio?.stats;
+    if (v) {
+      this.counters.videoDatagrams = v.packets;
+      this.counters.framesEmitted = v.framesEmitted;
+      this.counters.framesDropped = v.framesDropped;
+      this.counters.framesLost = v.framesLost;
+      this.counters.fecRecoveries = v.fecRecoveries;
+      this.counters.malformedDatagrams = v.malformed + (a?.malformed ?? 0);
+    }
+    if (a) {
+      this.counters.audioDatagrams = a.packets;
+      this.counters.audioPackets = a.emitted;
+      this.counters.audioFecRecoveries = a.fecRecoveries;
+      this.counters.audioLost = a.lost;
+    }
+    return { ...this.counters };
+  }
+
+  async #launchOrResume(serverInfo: ServerInfo, signal?: AbortSignal): Promise<{ sessionUrl: string; resumed: boolean }> {
+    const { client, settings, appId } = this.#options;
+    const launch = {
+      appId,
+      width: settings.width,
+      height: settings.height & ~1,
+      fps: settings.fps,
+      keys: this.#keys,
+      sops: settings.sops ?? false,
+      localAudioPlayMode: settings.localAudio ?? false,
+      audio: settings.audio ?? "stereo",
+      gamepadMask: settings.gamepadMask ?? 0,
+      hdr: settings.hdr ?? false,
+    };
+    if (serverInfo.busy && serverInfo.currentGame !== 0 && serverInfo.currentGame !== appId) {
+      if (this.#options.whenBusy !== "quit") throw new HostBusyError(`the host is running another app (${serverInfo.currentGame})`);
+      log.info(`quitting app ${serverInfo.currentGame} on the host first`);
+      await client.cancel(signal);
+    } else if (serverInfo.busy && serverInfo.currentGame === appId) {
+      const result = await client.resume(launch, signal);
+      return { sessionUrl: result.sessionUrl, resumed: true };
+    }
+    const result = await client.launch(launch, signal);
+    return { sessionUrl: result.sessionUrl, resumed: false };
+  }
+
+  #wireControl(control: ControlStream): void {
+    control.on("rumble", (event) => this.emit("rumble", event));
+    control.on("hdrMode", (event) => this.emit("hdr", event));
+    control.on("termination", (event: TerminationEvent) => {
+      const code = event.code === 0 && !this.#sawKeyframe ? -102 : event.code;
+      this.#terminate({ code, reason: event.reason });
+    });
+    control.on("closed", ({ reason }) => {
+      if (reason === "terminated" || reason === "local") return;
+      this.#terminate({ code: -1, reason: `control connection ${reason === "timeout" ? "timed out" : `closed (${reason})`}` });
+    });
+  }
+
+  #onFrame(frame: VideoFrame): void {
+    if (frame.isIdr && !this.#sawKeyframe) {
+      this.#sawKeyframe = true;
+      if (this.#watchdog) clearTimeout(this.#watchdog);
+      this.#watchdog = undefined;
+    }
+    this.emit("video", frame);
+  }
+
+  /** The reference client's guards: some video within 10 s, and a key frame 10 s after that. */
+  #armWatchdog(): void {
+    const limit = this.#options.firstVideoTimeoutMs ?? 10_000;
+    this.#watchdog = setTimeout(() => {
+      if (this.#sawKeyframe) return;
+      const gotVideo = (this.#video?.stats.packets ?? 0) > 0;
+      if (!gotVideo) return this.#terminate({ code: -100, reason: `no video received within ${limit / 1000} s` });
+      this.#watchdog = setTimeout(() => {
+        if (!this.#sawKeyframe) this.#terminate({ code: -101, reason: "no complete key frame received" });
+      }, limit);
+    }, limit);
+  }
+
+  #terminate(termination: SessionTermination): void {
+    if (this.#state === "stopped") return;
+    log.info(`session ended: ${termination.reason} (${termination.code})`);
+    this.#state = "stopped";
+    void this.#teardown().finally(() => this.emit("terminated", termination));
+  }
+
+  async #teardown(): Promise<void> {
+    if (this.#watchdog) clearTimeout(this.#watchdog);
+    this.#watchdog = undefined;
+    this.#videoSocket?.close();
+    this.#audioSocket?.close();
+    this.#video?.close();
+    const control = this.#control;
+    if (control) await control.close().catch(() => undefined);
+  }
+
+  #enter(stage: SessionStage): void {
+    this.#stage = stage;
+    this.emit("stage", stage);
+  }
+
+  async #atStage<T>(stage: SessionStage, step: () => Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (error) {
+      if (error instanceof SessionStageError || error instanceof HostBusyError) throw error;
+      throw new SessionStageError(stage, error);
+    }
+  }
+
+  #check(signal?: AbortSignal): void {
+    if (this.#state === "stopped") throw new SessionStageError(this.#stage ?? "launch", new Error("stopped"));
+    if (signal?.aborted) throw new SessionStageError(this.#stage ?? "launch", new Error("cancelled"));
+  }
+}

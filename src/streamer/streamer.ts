@@ -1,0 +1,388 @@
+/**
+ * A Streamer owns one headless GameStream session and serves it to any number of viewers.
+ *
+ * - It starts without viewers and stays up after the last one leaves (persistent), unless an idle
+ *   timeout is set. Viewers never own the session.
+ * - Each frame is packetized once and written to every viewer from the session's socket callback,
+ *   synchronously (no per-viewer tasks or queues: the system we replace drowned in those).
+ * - A viewer joins at a keyframe: its track opening, a PLI, or a loss asks the host for an IDR,
+ *   coalesced across viewers and retried until it arrives.
+ * - Input from every viewer goes through the InputMixer (union of held keys, controller slots).
+ * - When the host ends or drops the session, the streamer reports it and reconnects with backoff
+ *   (the host resumes the running app); viewers stay connected and get a keyframe when it is back.
+ */
+import { randomInt } from "node:crypto";
+import { EventEmitter } from "node:events";
+import { logger } from "../core/log.ts";
+import type { AudioPacket } from "../moonlight/audio-depacketizer.ts";
+import { AppNotFoundError, NotPairedError } from "../moonlight/errors.ts";
+import { findH264Profile } from "../moonlight/h264.ts";
+import { HostBusyError, type ConnectedInfo, type MoonlightSession, type SessionCounters, type SessionTermination } from "../moonlight/session.ts";
+import type { VideoFrame } from "../moonlight/video-depacketizer.ts";
+import { OpusRtpPacketizer, VideoRtpPacketizer } from "../peer/rtp-packetizer.ts";
+import type { ServerSignal, StreamerStatus, StreamInfo, ViewerSignal } from "../peer/signaling.ts";
+import { OPUS_PAYLOAD_TYPE, PLAYOUT_DELAY_EXTENSION_ID, VIDEO_PAYLOAD_TYPE, WebRtcViewer, type IceSettings, type WebRtcViewerStats } from "../peer/webrtc-viewer.ts";
+import { Backoff } from "./backoff.ts";
+import { InputMixer } from "./input-mixer.ts";
+import { KeyframeRequester } from "./keyframe-requester.ts";
+import { LatencyHistogram } from "./latency-histogram.ts";
+
+const log = logger("streamer");
+
+/** High 5.2: covers any stream until the real SPS is known (the library default, 3.1, does not). */
+const DEFAULT_PROFILE_LEVEL_ID = "640034";
+
+export interface StreamerOptions {
+  id: string;
+  /** Makes a fresh session for each (re)connect (same host, app, identity and settings). */
+  createSession: () => MoonlightSession;
+  /** Stop this long after the last viewer leaves; 0 (default) keeps the streamer up. */
+  idleTimeoutMs?: number;
+  ice?: IceSettings;
+  backoff?: Backoff;
+}
+
+export interface ViewerInfo {
+  id: string;
+  role: "viewer" | "view-only";
+  transport: "webrtc";
+  connected_at: string;
+  state: string;
+  stats: WebRtcViewerStats & { rtt_ms: number };
+}
+
+export interface StreamerSnapshot {
+  id: string;
+  status: StreamerStatus;
+  host_connected: boolean;
+  stream: { width: number; height: number; fps: number; codec: string } | null;
+  viewers: ViewerInfo[];
+  counters: SessionCounters & {
+    frames_fanned_out: number;
+    keyframes_requested: number;
+    keyframe_requests_sent: number;
+    reconnects: number;
+    input_forwarded: number;
+    input_merged: number;
+    input_dropped: number;
+  };
+  gateway_latency_ms: { p50: number; p99: number; samples: number };
+  last_error: string | null;
+  created_at: string;
+}
+
+export interface StreamerEvents {
+  status: [status: StreamerStatus, detail?: string];
+  viewerJoined: [id: string];
+  viewerLeft: [id: string, reason: string];
+  /** Rumble for a controller owned by a viewer (routed back by the transport). */
+  rumble: [viewerId: string, controllerNumber: number, lowFrequency: number, highFrequency: number];
+  stopped: [reason: string];
+}
+
+export class StreamerStateError extends Error {
+  override name = "StreamerStateError";
+}
+
+function isPermanent(error: unknown): boolean {
+  const cause = (error as { cause?: unknown })?.cause ?? error;
+  return error instanceof HostBusyError || cause instanceof NotPairedError || cause instanceof AppNotFoundError;
+}
+
+export class Streamer extends EventEmitter<StreamerEvents> {
+  readonly id: string;
+  readonly createdAt = new Date();
+  readonly #options: StreamerOptions;
+  readonly #viewers = new Map<string, WebRtcViewer>();
+  readonly #mixer: InputMixer;
+  readonly #keyframes: KeyframeRequester;
+  readonly #backoff: Backoff;
+  readonly #latency = new LatencyHistogram();
+  readonly #videoSsrc = randomInt(1, 0x7fffffff);
+  readonly #audioSsrc = randomInt(1, 0x7fffffff);
+  #session: MoonlightSession | undefined;
+  #info: ConnectedInfo | undefined;
+  #profileLevelId = DEFAULT_PROFILE_LEVEL_ID;
+  #videoPacketizer: VideoRtpPacketizer | undefined;
+  #audioPacketizer = new OpusRtpPacketizer({ payloadType: OPUS_PAYLOAD_TYPE, ssrc: 0 });
+  #status: StreamerStatus = "starting";
+  #lastError: string | null = null;
+  #lastCounters: SessionCounters | undefined;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #framesFannedOut = 0;
+  #reconnects = 0;
+  #viewerSeq = 0;
+  #stopped = false;
+
+  constructor(options: StreamerOptions) {
+    super();
+    this.id = options.id;
+    this.#options = options;
+    this.#backoff = options.backoff ?? new Backoff();
+    this.#audioPacketizer = new OpusRtpPacketizer({ payloadType: OPUS_PAYLOAD_TYPE, ssrc: this.#audioSsrc });
+    this.#mixer = new InputMixer((packet) => this.#session?.send(packet));
+    this.#keyframes = new KeyframeRequester({
+      send: () => this.#session?.requestIdr(),
+      isWaiting: () => [...this.#viewers.values()].some((v) => v.waitingForKeyframe && v.state === "connected"),
+    });
+  }
+
+  get status(): StreamerStatus {
+    return this.#status;
+  }
+
+  get streamInfo(): ConnectedInfo | undefined {
+    return this.#info;
+  }
+
+  get viewerCount(): number {
+    return this.#viewers.size;
+  }
+
+  /** Connects to the host; resolves when live, rejects on a permanent failure (not paired, no such app, host busy). */
+  async start(): Promise<void> {
+    if (this.#stopped) throw new StreamerStateError("streamer stopped");
+    await this.#connect();
+  }
+
+  /**
+   * Adds a WebRTC viewer. `signal` carries messages to it; feed its replies to the returned
+   * handle's `handleSignal`. The offer is sent at once, even before the host is live.
+   */
+  addViewer(options: { signal: (message: ServerSignal) => void; viewOnly?: boolean; id?: string }): { id: string; handleSignal: (m: ViewerSignal) => void; close: (reason?: string) => void } {
+    if (this.#stopped) throw new StreamerStateError("streamer stopped");
+    const id = options.id ?? `p${++this.#viewerSeq}-${randomInt(0, 0xffff).toString(16)}`;
+    const viewer = new WebRtcViewer({
+      id,
+      stream: this.#streamInfoFor(),
+      videoSsrc: this.#videoSsrc,
+      audioSsrc: this.#audioSsrc,
+      viewOnly: options.viewOnly ?? false,
+      signal: options.signal,
+      ...(this.#options.ice ? { ice: this.#options.ice } : {}),
+    });
+    this.#viewers.set(id, viewer);
+    this.#mixer.addViewer(id, { viewOnly: options.viewOnly ?? false });
+    viewer.on("input", (packet) => this.#mixer.handle(id, packet));
+    viewer.on("keyframeRequest", () => this.#keyframes.request());
+    viewer.on("closed", (reason) => this.#onViewerClosed(id, reason));
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    viewer.start();
+    options.signal({ type: "status", status: this.#status, ...(this.#lastError ? { detail: this.#lastError } : {}) });
+    this.emit("viewerJoined", id);
+    log.info(`${this.id}: viewer ${id} joined (${this.#viewers.size} now)`);
+    return { id, handleSignal: (m) => viewer.handleSignal(m), close: (reason) => viewer.close(reason ?? "kicked") };
+  }
+
+  removeViewer(id: string, reason = "removed"): boolean {
+    const viewer = this.#viewers.get(id);
+    if (!viewer) return false;
+    viewer.close(reason);
+    return true;
+  }
+
+  /** Stops the streamer: viewers are told and closed, the session ends (`quitApp` also quits the app). Idempotent. */
+  async stop(options: { quitApp?: boolean; reason?: string } = {}): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    const reason = options.reason ?? "stopped";
+    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#keyframes.close();
+    for (const viewer of [...this.#viewers.values()]) viewer.close(`streamer ${reason}`);
+    const session = this.#session;
+    this.#session = undefined;
+    if (session) await session.stop({ quitApp: options.quitApp ?? false });
+    this.#setStatus("stopped", reason);
+    this.emit("stopped", reason);
+  }
+
+  snapshot(): StreamerSnapshot {
+    const counters = this.#session?.snapshot() ?? this.#lastCounters ?? emptyCounters();
+    return {
+      id: this.id,
+      status: this.#status,
+      host_connected: this.#session?.state === "streaming",
+      stream: this.#info ? { width: this.#info.width, height: this.#info.height, fps: this.#info.fps, codec: this.#info.codec } : null,
+      viewers: [...this.#viewers.values()].map((v) => ({
+        id: v.id,
+        role: v.viewOnly ? "view-only" : "viewer",
+        transport: "webrtc",
+        connected_at: new Date(v.connectedAt).toISOString(),
+        state: v.state,
+        stats: { ...v.stats, rtt_ms: v.rttMs },
+      })),
+      counters: {
+        ...counters,
+        frames_fanned_out: this.#framesFannedOut,
+        keyframes_requested: this.#keyframes.asked,
+        keyframe_requests_sent: this.#keyframes.sent,
+        reconnects: this.#reconnects,
+        input_forwarded: this.#mixer.stats.forwarded,
+        input_merged: this.#mixer.stats.merged,
+        input_dropped: this.#mixer.stats.dropped,
+      },
+      gateway_latency_ms: this.#latency.summary(),
+      last_error: this.#lastError,
+      created_at: this.createdAt.toISOString(),
+    };
+  }
+
+  async #connect(): Promise<void> {
+    const session = this.#options.createSession();
+    this.#session = session;
+    session.on("video", (frame) => this.#onVideo(frame));
+    session.on("audio", (packet) => this.#onAudio(packet));
+    session.on("rumble", (event) => {
+      const owner = this.#mixer.controllerOwner(event.controllerNumber);
+      if (owner) this.emit("rumble", owner.viewerId, owner.controllerNumber, event.lowFrequencyMotor, event.highFrequencyMotor);
+    });
+    session.on("terminated", (termination) => this.#onTerminated(session, termination));
+    try {
+      const info = await session.start();
+      if (this.#stopped || this.#session !== session) {
+        await session.stop();
+        return;
+      }
+      this.#onConnected(info);
+    } catch (error) {
+      this.#lastCounters = session.snapshot();
+      this.#lastError = (error as Error).message;
+      if (this.#stopped) return;
+      if (isPermanent(error)) {
+        this.#session = undefined;
+        this.#setStatus("failed", this.#lastError);
+        throw error;
+      }
+      log.warn(`${this.id}: could not connect (${this.#lastError}); retrying`);
+      this.#scheduleReconnect();
+    }
+  }
+
+  #onConnected(info: ConnectedInfo): void {
+    const changed = !this.#info || this.#info.codec !== info.codec || this.#info.width !== info.width || this.#info.height !== info.height;
+    this.#info = info;
+    this.#lastError = null;
+    this.#backoff.reset();
+    if (info.codec !== "av1" && (!this.#videoPacketizer || this.#videoPacketizer.codec !== info.codec)) {
+      this.#videoPacketizer = new VideoRtpPacketizer(info.codec, {
+        payloadType: VIDEO_PAYLOAD_TYPE[info.codec],
+        ssrc: this.#videoSsrc,
+        playoutDelayExtensionId: PLAYOUT_DELAY_EXTENSION_ID,
+      });
+    }
+    for (const viewer of this.#viewers.values()) {
+      if (changed) viewer.updateStream(this.#streamInfoFor());
+      viewer.resetToKeyframe();
+    }
+    this.#setStatus("live");
+    log.info(`${this.id}: live ${info.width}x${info.height}@${info.fps} ${info.codec}${info.resumed ? " (resumed)" : ""}`);
+    if (this.#viewers.size > 0) this.#keyframes.request();
+    this.#armIdleTimer();
+  }
+
+  #onTerminated(session: MoonlightSession, termination: SessionTermination): void {
+    if (this.#session !== session || this.#stopped) return;
+    this.#lastCounters = session.snapshot();
+    this.#lastError = `${termination.reason} (${termination.code})`;
+    log.warn(`${this.id}: host session ended: ${this.#lastError}`);
+    this.#session = undefined;
+    this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#stopped) return;
+    this.#setStatus("reconnecting", this.#lastError ?? undefined);
+    const delay = this.#backoff.next();
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      this.#reconnects++;
+      this.#connect().catch((error) => log.error(`${this.id}: ${(error as Error).message}`));
+    }, delay);
+  }
+
+  #onVideo(frame: VideoFrame): void {
+    const started = performance.now();
+    if (frame.isIdr && this.#info?.codec === "h264") {
+      const profile = findH264Profile(frame.data);
+      if (profile && profile.profileLevelId !== this.#profileLevelId) this.#profileLevelId = profile.profileLevelId;
+    }
+    const packetizer = this.#videoPacketizer;
+    if (!packetizer || this.#viewers.size === 0) return;
+    // RTP time from arrival: hosts stamp frames inconsistently (Wolf sends 0).
+    const rtp = packetizer.packetize(frame.data, Math.round(frame.arrivalUs * 0.09) >>> 0, frame.isIdr);
+    for (const viewer of this.#viewers.values()) viewer.writeVideo(rtp);
+    this.#framesFannedOut++;
+    if (frame.isIdr) this.#keyframes.keyframeArrived();
+    this.#latency.record(performance.now() - started);
+  }
+
+  #onAudio(packet: AudioPacket): void {
+    if (!packet.data || this.#viewers.size === 0) return;
+    const timestamp = (packet.timestamp * 48) >>> 0;
+    const rtp = this.#audioPacketizer.packetize(packet.data, timestamp);
+    for (const viewer of this.#viewers.values()) viewer.writeAudio(rtp, timestamp);
+  }
+
+  #onViewerClosed(id: string, reason: string): void {
+    if (!this.#viewers.delete(id)) return;
+    this.#mixer.removeViewer(id);
+    this.emit("viewerLeft", id, reason);
+    log.info(`${this.id}: viewer ${id} left (${reason}); ${this.#viewers.size} remain`);
+    this.#armIdleTimer();
+  }
+
+  #armIdleTimer(): void {
+    const idle = this.#options.idleTimeoutMs ?? 0;
+    if (idle <= 0 || this.#viewers.size > 0 || this.#idleTimer || this.#stopped) return;
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (this.#viewers.size === 0) void this.stop({ reason: `idle for ${Math.round(idle / 1000)} s` });
+    }, idle);
+  }
+
+  #streamInfoFor(): StreamInfo {
+    const info = this.#info;
+    return {
+      width: info?.width ?? 0,
+      height: info?.height ?? 0,
+      fps: info?.fps ?? 0,
+      codec: info?.codec ?? "h264",
+      profileLevelId: this.#profileLevelId,
+      audio: { channels: info?.audio.channels ?? 2, sampleRate: 48_000 },
+      input: true,
+      capabilities: { touch: true, pen: true, controllers: 16 },
+    };
+  }
+
+  #setStatus(status: StreamerStatus, detail?: string): void {
+    if (this.#status === status && status !== "reconnecting") return;
+    this.#status = status;
+    this.emit("status", status, detail);
+    this.#broadcast({ type: "status", status, ...(detail ? { detail } : {}) });
+  }
+
+  #broadcast(message: ServerSignal): void {
+    for (const viewer of this.#viewers.values()) viewer.sendSignal(message);
+  }
+}
+
+function emptyCounters(): SessionCounters {
+  return {
+    videoDatagrams: 0,
+    audioDatagrams: 0,
+    videoBytes: 0,
+    framesEmitted: 0,
+    framesDropped: 0,
+    framesLost: 0,
+    fecRecoveries: 0,
+    idrRequests: 0,
+    malformedDatagrams: 0,
+    audioPackets: 0,
+    audioFecRecoveries: 0,
+    audioLost: 0,
+    inputPacketsSent: 0,
+  };
+}
