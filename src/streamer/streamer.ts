@@ -19,13 +19,12 @@ import { AppNotFoundError, NotPairedError } from "../moonlight/errors.ts";
 import { findH264Profile } from "../moonlight/h264.ts";
 import { HostBusyError, type ConnectedInfo, type MoonlightSession, type SessionCounters, type SessionTermination } from "../moonlight/session.ts";
 import type { VideoFrame } from "../moonlight/video-depacketizer.ts";
-import { OpusRtpPacketizer, VideoRtpPacketizer } from "../peer/rtp-packetizer.ts";
 import type { ServerSignal, StreamerStatus, StreamInfo, ViewerSignal } from "../peer/signaling.ts";
-import { OPUS_PAYLOAD_TYPE, PLAYOUT_DELAY_EXTENSION_ID, VIDEO_PAYLOAD_TYPE, WebRtcViewer, type IceSettings, type WebRtcViewerStats } from "../peer/webrtc-viewer.ts";
+import { WebRtcViewer, type IceSettings, type WebRtcViewerStats } from "../peer/webrtc-viewer.ts";
 import { Backoff } from "./backoff.ts";
 import { InputMixer } from "./input-mixer.ts";
 import { KeyframeRequester } from "./keyframe-requester.ts";
-import { LatencyHistogram } from "./latency-histogram.ts";
+import { MediaFanout } from "./media-fanout.ts";
 
 const log = logger("streamer");
 
@@ -97,20 +96,15 @@ export class Streamer extends EventEmitter<StreamerEvents> {
   readonly #mixer: InputMixer;
   readonly #keyframes: KeyframeRequester;
   readonly #backoff: Backoff;
-  readonly #latency = new LatencyHistogram();
-  readonly #videoSsrc = randomInt(1, 0x7fffffff);
-  readonly #audioSsrc = randomInt(1, 0x7fffffff);
+  readonly #fanout = new MediaFanout({ videoSsrc: randomInt(1, 0x7fffffff), audioSsrc: randomInt(1, 0x7fffffff) });
   #session: MoonlightSession | undefined;
   #info: ConnectedInfo | undefined;
   #profileLevelId = DEFAULT_PROFILE_LEVEL_ID;
-  #videoPacketizer: VideoRtpPacketizer | undefined;
-  #audioPacketizer = new OpusRtpPacketizer({ payloadType: OPUS_PAYLOAD_TYPE, ssrc: 0 });
   #status: StreamerStatus = "starting";
   #lastError: string | null = null;
   #lastCounters: SessionCounters | undefined;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
-  #framesFannedOut = 0;
   #reconnects = 0;
   #viewerSeq = 0;
   #stopped = false;
@@ -120,7 +114,6 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     this.id = options.id;
     this.#options = options;
     this.#backoff = options.backoff ?? new Backoff();
-    this.#audioPacketizer = new OpusRtpPacketizer({ payloadType: OPUS_PAYLOAD_TYPE, ssrc: this.#audioSsrc });
     this.#mixer = new InputMixer((packet) => this.#session?.send(packet));
     this.#keyframes = new KeyframeRequester({
       send: () => this.#session?.requestIdr(),
@@ -156,13 +149,14 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     const viewer = new WebRtcViewer({
       id,
       stream: this.#streamInfoFor(),
-      videoSsrc: this.#videoSsrc,
-      audioSsrc: this.#audioSsrc,
+      videoSsrc: this.#fanout.videoSsrc,
+      audioSsrc: this.#fanout.audioSsrc,
       viewOnly: options.viewOnly ?? false,
       signal: options.signal,
       ...(this.#options.ice ? { ice: this.#options.ice } : {}),
     });
     this.#viewers.set(id, viewer);
+    this.#fanout.add(viewer);
     this.#mixer.addViewer(id, { viewOnly: options.viewOnly ?? false });
     viewer.on("input", (packet) => this.#mixer.handle(id, packet));
     viewer.on("keyframeRequest", () => this.#keyframes.request());
@@ -216,7 +210,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
       })),
       counters: {
         ...counters,
-        frames_fanned_out: this.#framesFannedOut,
+        frames_fanned_out: this.#fanout.framesFannedOut,
         keyframes_requested: this.#keyframes.asked,
         keyframe_requests_sent: this.#keyframes.sent,
         reconnects: this.#reconnects,
@@ -224,7 +218,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
         input_merged: this.#mixer.stats.merged,
         input_dropped: this.#mixer.stats.dropped,
       },
-      gateway_latency_ms: this.#latency.summary(),
+      gateway_latency_ms: this.#fanout.latency.summary(),
       last_error: this.#lastError,
       created_at: this.createdAt.toISOString(),
     };
@@ -266,13 +260,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     this.#info = info;
     this.#lastError = null;
     this.#backoff.reset();
-    if (info.codec !== "av1" && (!this.#videoPacketizer || this.#videoPacketizer.codec !== info.codec)) {
-      this.#videoPacketizer = new VideoRtpPacketizer(info.codec, {
-        payloadType: VIDEO_PAYLOAD_TYPE[info.codec],
-        ssrc: this.#videoSsrc,
-        playoutDelayExtensionId: PLAYOUT_DELAY_EXTENSION_ID,
-      });
-    }
+    this.#fanout.setCodec(info.codec);
     for (const viewer of this.#viewers.values()) {
       if (changed) viewer.updateStream(this.#streamInfoFor());
       viewer.resetToKeyframe();
@@ -304,30 +292,22 @@ export class Streamer extends EventEmitter<StreamerEvents> {
   }
 
   #onVideo(frame: VideoFrame): void {
-    const started = performance.now();
     if (frame.isIdr && this.#info?.codec === "h264") {
       const profile = findH264Profile(frame.data);
-      if (profile && profile.profileLevelId !== this.#profileLevelId) this.#profileLevelId = profile.profileLevelId;
+      if (profile) this.#profileLevelId = profile.profileLevelId;
     }
-    const packetizer = this.#videoPacketizer;
-    if (!packetizer || this.#viewers.size === 0) return;
-    // RTP time from arrival: hosts stamp frames inconsistently (Wolf sends 0).
-    const rtp = packetizer.packetize(frame.data, Math.round(frame.arrivalUs * 0.09) >>> 0, frame.isIdr);
-    for (const viewer of this.#viewers.values()) viewer.writeVideo(rtp);
-    this.#framesFannedOut++;
-    if (frame.isIdr) this.#keyframes.keyframeArrived();
-    this.#latency.record(performance.now() - started);
+    if (this.#fanout.writeVideo(frame.data, frame.isIdr, frame.arrivalUs) && frame.isIdr) this.#keyframes.keyframeArrived();
   }
 
   #onAudio(packet: AudioPacket): void {
-    if (!packet.data || this.#viewers.size === 0) return;
-    const timestamp = (packet.timestamp * 48) >>> 0;
-    const rtp = this.#audioPacketizer.packetize(packet.data, timestamp);
-    for (const viewer of this.#viewers.values()) viewer.writeAudio(rtp, timestamp);
+    if (packet.data) this.#fanout.writeAudio(packet.data, packet.timestamp);
   }
 
   #onViewerClosed(id: string, reason: string): void {
-    if (!this.#viewers.delete(id)) return;
+    const viewer = this.#viewers.get(id);
+    if (!viewer) return;
+    this.#viewers.delete(id);
+    this.#fanout.delete(viewer);
     this.#mixer.removeViewer(id);
     this.emit("viewerLeft", id, reason);
     log.info(`${this.id}: viewer ${id} left (${reason}); ${this.#viewers.size} remain`);

@@ -1,0 +1,77 @@
+/**
+ * Fans one stream's media out to its viewers: each video frame is packetized once and the same
+ * RTP packets are written to every viewer, synchronously, in the caller's turn (the session's
+ * socket callback). Gateway latency — frame complete → last packet handed to the last viewer's
+ * transport — is recorded per frame.
+ */
+import type { VideoCodec } from "../moonlight/nal.ts";
+import { OpusRtpPacketizer, VideoRtpPacketizer } from "../peer/rtp-packetizer.ts";
+import { OPUS_PAYLOAD_TYPE, PLAYOUT_DELAY_EXTENSION_ID, VIDEO_PAYLOAD_TYPE } from "../peer/webrtc-viewer.ts";
+import { LatencyHistogram } from "./latency-histogram.ts";
+
+/** What the fan-out needs of a viewer transport. */
+export interface MediaSink {
+  writeVideo(frame: import("../peer/rtp-packetizer.ts").RtpFrame): boolean;
+  writeAudio(packet: Uint8Array, timestamp: number): void;
+}
+
+export class MediaFanout {
+  readonly latency = new LatencyHistogram();
+  readonly videoSsrc: number;
+  readonly audioSsrc: number;
+  readonly #sinks = new Set<MediaSink>();
+  #video: VideoRtpPacketizer | undefined;
+  readonly #audio: OpusRtpPacketizer;
+  framesFannedOut = 0;
+
+  constructor(options: { videoSsrc: number; audioSsrc: number }) {
+    this.videoSsrc = options.videoSsrc;
+    this.audioSsrc = options.audioSsrc;
+    this.#audio = new OpusRtpPacketizer({ payloadType: OPUS_PAYLOAD_TYPE, ssrc: options.audioSsrc });
+  }
+
+  /** Sets the stream's codec (a new packetizer when it changes). */
+  setCodec(codec: VideoCodec): void {
+    if (codec === "av1") {
+      this.#video = undefined;
+      return;
+    }
+    if (this.#video?.codec === codec) return;
+    this.#video = new VideoRtpPacketizer(codec, { payloadType: VIDEO_PAYLOAD_TYPE[codec], ssrc: this.videoSsrc, playoutDelayExtensionId: PLAYOUT_DELAY_EXTENSION_ID });
+  }
+
+  add(sink: MediaSink): void {
+    this.#sinks.add(sink);
+  }
+
+  delete(sink: MediaSink): void {
+    this.#sinks.delete(sink);
+  }
+
+  get size(): number {
+    return this.#sinks.size;
+  }
+
+  /**
+   * Writes one access unit to every viewer. `arrivalUs` (µs, monotonic) becomes the RTP time:
+   * hosts stamp frames inconsistently (Wolf sends 0). Returns false if nobody could take it.
+   */
+  writeVideo(accessUnit: Uint8Array, keyframe: boolean, arrivalUs: number): boolean {
+    const packetizer = this.#video;
+    if (!packetizer || this.#sinks.size === 0) return false;
+    const started = performance.now();
+    const rtp = packetizer.packetize(accessUnit, Math.round(arrivalUs * 0.09) >>> 0, keyframe);
+    for (const sink of this.#sinks) sink.writeVideo(rtp);
+    this.framesFannedOut++;
+    this.latency.record(performance.now() - started);
+    return true;
+  }
+
+  /** Writes one Opus packet (`timestampMs` on the host's audio clock). */
+  writeAudio(opus: Uint8Array, timestampMs: number): void {
+    if (this.#sinks.size === 0) return;
+    const timestamp = (timestampMs * 48) >>> 0;
+    const rtp = this.#audio.packetize(opus, timestamp);
+    for (const sink of this.#sinks) sink.writeAudio(rtp, timestamp);
+  }
+}
