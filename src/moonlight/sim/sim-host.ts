@@ -25,6 +25,8 @@ import { certificateDer } from "../pairing-crypto.ts";
 import { SCM, serverInfoNodes, type DisplayMode } from "../serverinfo.ts";
 import { SimHttpServer, type SimHttpRequest, type SimHttpResponse } from "./http-server.ts";
 import { PairingHost, type PairedClient, type PairReply } from "./pairing-host.ts";
+import type { SimInputEvent } from "./control-host.ts";
+import { SimMediaHost, type SimMediaOptions } from "./media-host.ts";
 import { gradientBoxArt } from "./png.ts";
 import type { SimHostState, SimLaunchSession } from "./session.ts";
 
@@ -66,6 +68,12 @@ export interface SimHostOptions {
   rtspPort?: number;
   /** Answer `rtspenc://` to clients that send corever ≥ 1 (Sunshine). Default false: `rtsp://`, like Wolf. */
   encryptedRtsp?: boolean;
+  /**
+   * The media half (RTSP, control, video, audio; see media-host.ts), or false for a host without
+   * it. Its ports default to the real offsets from a fixed HTTP port (+9 video, +10 control, +11
+   * audio), else any free port; RTSP uses `rtspPort`.
+   */
+  media?: Omit<SimMediaOptions, "bindAddress" | "rtspPort" | "hevc"> | false;
   /** Clients paired beforehand (e.g. restored from disk). */
   pairedClients?: { uniqueId: string; certPem: string; deviceName?: string }[];
 }
@@ -78,6 +86,8 @@ export interface SimHostEvents {
   launch: [SimLaunchSession];
   resume: [SimLaunchSession];
   cancel: [];
+  /** An input packet arrived through the control stream (also appended to `inputLog`). */
+  input: [SimInputEvent];
 }
 
 /** Two apps with generated box art. */
@@ -108,6 +118,7 @@ export class SimHost extends EventEmitter<SimHostEvents> {
   #pendingPin: { resolve: (pin: string) => void; uniqueId: string } | undefined;
   #http: SimHttpServer | undefined;
   #https: SimHttpServer | undefined;
+  #media: SimMediaHost | undefined;
   #ports: { httpPort: number; httpsPort: number } | undefined;
   #sessionCounter = 0;
   #closed = false;
@@ -161,6 +172,24 @@ export class SimHost extends EventEmitter<SimHostEvents> {
     }
     const fixedHttp = this.#options.httpPort !== undefined && this.#options.httpPort !== 0;
     this.state.rtspPort = this.#options.rtspPort ?? (fixedHttp ? this.#ports.httpPort + 21 : 0);
+    if (this.#options.media !== false) {
+      const base = fixedHttp ? this.#ports.httpPort : undefined;
+      const media = this.#options.media ?? {};
+      try {
+        this.#media = await SimMediaHost.start(this.state, {
+          ...(base !== undefined ? { videoPort: base + 9, controlPort: base + 10, audioPort: base + 11 } : {}),
+          ...media,
+          bindAddress: bind,
+          rtspPort: this.state.rtspPort,
+          hevc: ((this.#options.codecModeSupport ?? SCM.H264) & SCM.HEVC) !== 0,
+        });
+      } catch (error) {
+        await this.close();
+        throw error;
+      }
+      this.#media.on("input", (event) => this.emit("input", event));
+      this.state.rtspPort = this.#media.ports.rtsp;
+    }
     log.debug(`listening: HTTP ${this.#ports.httpPort}, HTTPS ${this.#ports.httpsPort}`);
     return this.#ports;
   }
@@ -169,7 +198,22 @@ export class SimHost extends EventEmitter<SimHostEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.#pendingPin = undefined;
-    await Promise.all([this.#http?.close(), this.#https?.close()]);
+    await Promise.all([this.#http?.close(), this.#https?.close(), this.#media?.close()]);
+  }
+
+  /** The media half (undefined before start() or with `media: false`). */
+  get media(): SimMediaHost | undefined {
+    return this.#media;
+  }
+
+  /** Input packets the client sent through the control stream, oldest first. */
+  get inputLog(): readonly SimInputEvent[] {
+    return this.#media?.inputLog ?? [];
+  }
+
+  /** Ends the current stream with a termination message (default 0x80030023) and an ENet disconnect. */
+  endSession(code?: number): boolean {
+    return this.#media?.endSession(code) ?? false;
   }
 
   /** The operator types the PIN shown by the client (releases a held phase 1). */
@@ -243,6 +287,7 @@ export class SimHost extends EventEmitter<SimHostEvents> {
         return this.#launch(request, true);
       case "/cancel":
         if (this.state.runningApp) log.info(`cancel: ${this.state.runningApp.title} stopped`);
+        this.#media?.endSession();
         this.state.runningApp = undefined;
         this.state.session = undefined;
         this.emit("cancel");
