@@ -584,13 +584,11 @@ export class VideoDepacketizer {
     const segments = this.#segments;
     let segmentCount = 0;
     let isIdr = false;
-    let foundRandomAccess = false;
     const firstEnd = first.length;
     let pos = VIDEO_HEADER_SIZE + header.size;
 
     if (codec === "av1") {
       isIdr = header.frameType === FRAME_TYPE_IDR;
-      foundRandomAccess = isIdr;
       segments[0] = pos;
       segments[1] = firstEnd;
       segmentCount = 1;
@@ -607,14 +605,17 @@ export class VideoDepacketizer {
           if (startCodeLength(first, pos, firstEnd) === 0) pos = findStartCode(first, pos, firstEnd);
           let type = nalTypeAt(codec, first, pos, firstEnd);
           while (pos < firstEnd && (isAccessUnitDelimiter(codec, type) || isSei(codec, type))) {
-            pos = nextNal(first, pos, firstEnd);
+            // Only a unit that ends inside this packet can be dropped; one that runs on into the
+            // next packet is kept whole (dropping its head would leave its tail as garbage).
+            const next = nextNal(first, pos, firstEnd);
+            if (next >= firstEnd) break;
+            pos = next;
             type = nalTypeAt(codec, first, pos, firstEnd);
           }
           if (pos >= firstEnd) break;
           const start = pos;
           let end: number;
           if (isRandomAccessSlice(codec, type)) {
-            foundRandomAccess = true;
             end = firstEnd;
           } else {
             end = nextNal(first, pos, firstEnd);
@@ -648,8 +649,10 @@ export class VideoDepacketizer {
       if (count === 1) segments[1] = lastEnd;
     }
 
-    // Reference bookkeeping: decide whether this frame can be decoded.
-    if (isIdr && foundRandomAccess) {
+    // Reference bookkeeping: decide whether this frame can be decoded. Like the reference client,
+    // a frame that starts with SPS/VPS is a key frame even when its IDR slice (after large
+    // parameter sets or SEI) only begins in a later packet.
+    if (isIdr) {
       this.#waitingForIdr = false;
       this.#waitingForRefInval = false;
       this.#idrRequested = false;

@@ -350,3 +350,28 @@ describe("VideoDepacketizer bitstream handling", () => {
     expect(h.frames[0]).toMatchObject({ frameNumber: 1, timestamp: 123456, frameType: 2, hostProcessingLatency: 42, arrivalUs: 777 });
   });
 });
+
+describe("key frames whose slice starts after the first packet", () => {
+  test("large parameter sets and SEI before the IDR slice still make a decodable key frame, SEI tail intact", async () => {
+    const { VideoPacketizer } = await import("../../src/moonlight/video-packetizer.ts");
+    const { VideoDepacketizer } = await import("../../src/moonlight/video-depacketizer.ts");
+    const sps = [0, 0, 0, 1, 0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9];
+    const pps = [0, 0, 0, 1, 0x68, 0xeb, 0xe3, 0xcb];
+    const sei = [0, 0, 0, 1, 0x06, ...new Array(3000).fill(0x55), 0x80];
+    const idr = [0, 0, 0, 1, 0x65, ...new Array(5000).fill(0x33)];
+    const p = [0, 0, 0, 1, 0x41, ...new Array(2000).fill(0x22)];
+    const packetizer = new VideoPacketizer({ packetSize: 1024, fecPercentage: 0 });
+    const frames: { isIdr: boolean; data: Uint8Array }[] = [];
+    let idrRequests = 0;
+    const depacketizer = new VideoDepacketizer({ codec: "h264", packetSize: 1024 }, { onFrame: (f) => frames.push(f), onIdrNeeded: () => idrRequests++ });
+    const key = Uint8Array.from([...sps, ...pps, ...sei, ...idr]);
+    for (const au of [key, Uint8Array.from(p)]) {
+      const out = packetizer.packetize(au, { isIdr: au === key, timestamp: 0 });
+      for (const datagram of out.datagrams) depacketizer.push(datagram);
+    }
+    expect(idrRequests).toBe(0);
+    expect(frames.map((f) => f.isIdr)).toEqual([true, false]);
+    // The SEI spans packets, so it is kept whole: the key frame arrives byte for byte.
+    expect(Buffer.from(frames[0]!.data.subarray(0, key.length)).equals(Buffer.from(key))).toBe(true);
+  });
+});
