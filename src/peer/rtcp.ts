@@ -72,3 +72,30 @@ export function parseRtcpFeedback(packet: Uint8Array): RtcpFeedback & { ok: bool
   }
   return out;
 }
+
+/**
+ * Serializes a generic NACK (RTPFB FMT 1) for `sequences` (at most 17 per FCI word: a PID and the
+ * 16 following in its bitmask).
+ */
+export function serializeNack(senderSsrc: number, mediaSsrc: number, sequences: readonly number[]): Uint8Array {
+  const words: [number, number][] = [];
+  const sorted = [...new Set(sequences.map((s) => s & 0xffff))].sort((a, b) => a - b);
+  for (const seq of sorted) {
+    const last = words.at(-1);
+    const offset = last ? (seq - last[0]) & 0xffff : 0;
+    if (last && offset >= 1 && offset <= 16) last[1] |= 1 << (offset - 1);
+    else words.push([seq, 0]);
+  }
+  const packet = new Uint8Array(12 + words.length * 4);
+  const view = new DataView(packet.buffer);
+  packet[0] = 0x81;
+  packet[1] = PT_RTPFB;
+  view.setUint16(2, packet.length / 4 - 1);
+  view.setUint32(4, senderSsrc >>> 0);
+  view.setUint32(8, mediaSsrc >>> 0);
+  words.forEach(([pid, blp], i) => {
+    view.setUint16(12 + i * 4, pid);
+    view.setUint16(14 + i * 4, blp);
+  });
+  return packet;
+}

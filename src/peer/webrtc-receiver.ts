@@ -12,6 +12,8 @@ import type { ServerSignal, StreamInfo, ViewerSignal } from "./signaling.ts";
 export interface WebRtcReceiverEvents {
   stream: [info: StreamInfo];
   frame: [frame: DepacketizedFrame & { receivedAt: number }];
+  /** Every video RTP packet as it arrives (diagnostics). */
+  rtp: [packet: Uint8Array];
   audio: [opus: Uint8Array, timestamp: number];
   /** The peer connection state changed (new, connecting, connected, …). */
   state: [state: string];
@@ -142,6 +144,7 @@ export class WebRtcReceiver extends EventEmitter<WebRtcReceiverEvents> {
       track.onMessage((message) => {
         if (isRtcp(message)) return;
         this.rtpPackets++;
+        this.emit("rtp", message);
         depacketizer.push(message);
       });
     } else {

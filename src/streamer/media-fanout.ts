@@ -11,6 +11,8 @@ import { LatencyHistogram } from "./latency-histogram.ts";
 
 /** What the fan-out needs of a viewer transport. */
 export interface MediaSink {
+  /** Has not had its first keyframe yet (or lost its reference). */
+  readonly waitingForKeyframe: boolean;
   writeVideo(frame: import("../peer/rtp-packetizer.ts").RtpFrame): boolean;
   writeAudio(packet: Uint8Array, timestamp: number): void;
 }
@@ -20,6 +22,8 @@ export class MediaFanout {
   readonly videoSsrc: number;
   readonly audioSsrc: number;
   readonly #sinks = new Set<MediaSink>();
+  /** Reused list of the sinks a keyframe goes to first. */
+  readonly #waiting: MediaSink[] = [];
   #video: VideoRtpPacketizer | undefined;
   readonly #audio: OpusRtpPacketizer;
   framesFannedOut = 0;
@@ -61,7 +65,18 @@ export class MediaFanout {
     if (!packetizer || this.#sinks.size === 0) return false;
     const started = performance.now();
     const rtp = packetizer.packetize(accessUnit, Math.round(arrivalUs * 0.09) >>> 0, keyframe);
-    for (const sink of this.#sinks) sink.writeVideo(rtp);
+    if (keyframe) {
+      // Viewers waiting for this keyframe (joiners) get it first: an IDR to 60 viewers takes tens
+      // of milliseconds, which a joiner should not spend at the back of the line.
+      const waiting = this.#waiting;
+      waiting.length = 0;
+      for (const sink of this.#sinks) if (sink.waitingForKeyframe) waiting.push(sink);
+      for (const sink of waiting) sink.writeVideo(rtp);
+      for (const sink of this.#sinks) if (!waiting.includes(sink)) sink.writeVideo(rtp);
+      waiting.length = 0;
+    } else {
+      for (const sink of this.#sinks) sink.writeVideo(rtp);
+    }
     this.framesFannedOut++;
     this.latency.record(performance.now() - started);
     return true;

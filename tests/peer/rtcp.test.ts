@@ -42,3 +42,11 @@ describe("parseRtcpFeedback", () => {
     expect(partial.ok).toBe(false);
   });
 });
+
+test("serializeNack packs runs into PID + bitmask words that parse back to the same sequences", async () => {
+  const { serializeNack } = await import("../../src/peer/rtcp.ts");
+  const sequences = [65534, 65535, 0, 3, 100];
+  const packet = serializeNack(1, 2, sequences);
+  expect(parseRtcpFeedback(packet)).toMatchObject({ ok: true, keyframeRequested: false });
+  expect(parseRtcpFeedback(packet).nackedSequences.sort((a, b) => a - b)).toEqual([0, 3, 100, 65534, 65535]);
+});

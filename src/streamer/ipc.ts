@@ -1,0 +1,75 @@
+/**
+ * Messages between `mlstream serve` and a streamer child process (Bun IPC, structured clone).
+ * Both sides validate what they receive and drop what they do not understand, with a log line:
+ * one bad message must never end the channel (the system we replace lost streamers that way).
+ * Logs never travel on this channel; the child writes them to stderr.
+ */
+import type { StreamSettings } from "../moonlight/session.ts";
+import type { ServerSignal, StreamerStatus, ViewerSignal } from "../peer/signaling.ts";
+import type { IceSettings } from "../peer/webrtc-viewer.ts";
+import type { StreamerSnapshot } from "./streamer.ts";
+
+/** Everything a child needs to run one streamer (keys included: sent over IPC, never argv/env). */
+export interface StreamerInit {
+  id: string;
+  host: { address: string; httpPort: number };
+  identity: { uniqueId: string; certPem: string; keyPem: string };
+  serverCertPem: string;
+  appId: number;
+  settings: StreamSettings;
+  idleTimeoutMs: number;
+  ice: IceSettings;
+  logLevel: string;
+}
+
+export type ToStreamer =
+  | { t: "init"; init: StreamerInit }
+  | { t: "addViewer"; peerId: string; viewOnly: boolean }
+  | { t: "signal"; peerId: string; message: ViewerSignal }
+  | { t: "removeViewer"; peerId: string; reason: string }
+  | { t: "stop"; quitApp: boolean };
+
+export type FromStreamer =
+  | { t: "status"; status: StreamerStatus; detail?: string }
+  | { t: "snapshot"; snapshot: StreamerSnapshot }
+  | { t: "signal"; peerId: string; message: ServerSignal }
+  | { t: "viewerLeft"; peerId: string; reason: string }
+  | { t: "stopped"; reason: string };
+
+const TO_STREAMER = new Set(["init", "addViewer", "signal", "removeViewer", "stop"]);
+const FROM_STREAMER = new Set(["status", "snapshot", "signal", "viewerLeft", "stopped"]);
+
+function hasType(message: unknown, known: Set<string>): message is { t: string } {
+  return typeof message === "object" && message !== null && typeof (message as { t?: unknown }).t === "string" && known.has((message as { t: string }).t);
+}
+
+export function isToStreamer(message: unknown): message is ToStreamer {
+  if (!hasType(message, TO_STREAMER)) return false;
+  const m = message as Record<string, unknown>;
+  switch (m.t) {
+    case "init":
+      return typeof m.init === "object" && m.init !== null;
+    case "addViewer":
+    case "removeViewer":
+      return typeof m.peerId === "string";
+    case "signal":
+      return typeof m.peerId === "string" && typeof m.message === "object" && m.message !== null;
+    default:
+      return true;
+  }
+}
+
+export function isFromStreamer(message: unknown): message is FromStreamer {
+  if (!hasType(message, FROM_STREAMER)) return false;
+  const m = message as Record<string, unknown>;
+  switch (m.t) {
+    case "signal":
+      return typeof m.peerId === "string" && typeof m.message === "object" && m.message !== null;
+    case "viewerLeft":
+      return typeof m.peerId === "string";
+    case "snapshot":
+      return typeof m.snapshot === "object" && m.snapshot !== null;
+    default:
+      return true;
+  }
+}

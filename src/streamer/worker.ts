@@ -1,0 +1,119 @@
+/**
+ * The streamer child process (`mlstream __streamer`, started by `serve`): runs one Streamer and
+ * talks to the server over Bun IPC. It exits when told to stop, when its streamer fails for good
+ * (exit code 3: the supervisor does not restart it), and when the server goes away (no orphans).
+ */
+import { logger, setLogLevel, LOG_LEVELS, type LogLevelName } from "../core/log.ts";
+import { NvHttpClient } from "../moonlight/nvhttp.ts";
+import { MoonlightSession } from "../moonlight/session.ts";
+import { isToStreamer, type FromStreamer, type StreamerInit, type ToStreamer } from "./ipc.ts";
+import { Streamer } from "./streamer.ts";
+
+const log = logger("worker");
+
+export const EXIT_PERMANENT_FAILURE = 3;
+const SNAPSHOT_INTERVAL_MS = 1000;
+
+export async function runStreamerWorker(): Promise<number> {
+  if (typeof process.send !== "function") {
+    log.error("__streamer is started by 'mlstream serve', not by hand");
+    return 2;
+  }
+  const send = (message: FromStreamer) => {
+    try {
+      process.send!(message);
+    } catch {
+      // the server is gone; the disconnect handler ends us
+    }
+  };
+  let streamer: Streamer | undefined;
+  const viewers = new Map<string, ReturnType<Streamer["addViewer"]>>();
+  let finish!: (code: number) => void;
+  const finished = new Promise<number>((resolve) => (finish = resolve));
+  let snapshotTimer: ReturnType<typeof setInterval> | undefined;
+
+  const stop = async (quitApp: boolean, reason: string, code = 0) => {
+    if (snapshotTimer) clearInterval(snapshotTimer);
+    await streamer?.stop({ quitApp, reason }).catch(() => undefined);
+    send({ t: "stopped", reason });
+    finish(code);
+  };
+
+  const start = (init: StreamerInit) => {
+    if (streamer) return;
+    if ((LOG_LEVELS as readonly string[]).includes(init.logLevel)) setLogLevel(init.logLevel as LogLevelName);
+    const client = new NvHttpClient({
+      address: init.host.address,
+      httpPort: init.host.httpPort,
+      identity: init.identity,
+      serverCertPem: init.serverCertPem,
+    });
+    const current = new Streamer({
+      id: init.id,
+      idleTimeoutMs: init.idleTimeoutMs,
+      ice: init.ice,
+      createSession: () => new MoonlightSession({ client, appId: init.appId, settings: init.settings }),
+    });
+    streamer = current;
+    current.on("status", (status, detail) => {
+      send({ t: "status", status, ...(detail ? { detail } : {}) });
+      send({ t: "snapshot", snapshot: current.snapshot() });
+    });
+    current.on("viewerLeft", (peerId, reason) => {
+      viewers.delete(peerId);
+      send({ t: "viewerLeft", peerId, reason });
+    });
+    current.on("stopped", (reason) => {
+      // The idle policy (or a stop from elsewhere) ended the streamer: the process ends with it.
+      void stop(false, reason);
+    });
+    snapshotTimer = setInterval(() => send({ t: "snapshot", snapshot: current.snapshot() }), SNAPSHOT_INTERVAL_MS);
+    current.start().catch((error: Error) => {
+      log.error(`${init.id}: ${error.message}`);
+      void stop(false, `failed: ${error.message}`, EXIT_PERMANENT_FAILURE);
+    });
+  };
+
+  const handle = (message: ToStreamer) => {
+    switch (message.t) {
+      case "init":
+        return start(message.init);
+      case "addViewer": {
+        if (!streamer) return;
+        const peerId = message.peerId;
+        viewers.set(peerId, streamer.addViewer({ id: peerId, viewOnly: message.viewOnly, signal: (m) => send({ t: "signal", peerId, message: m }) }));
+        return;
+      }
+      case "signal":
+        return viewers.get(message.peerId)?.handleSignal(message.message);
+      case "removeViewer":
+        return viewers.get(message.peerId)?.close(message.reason);
+      case "stop":
+        return void stop(message.quitApp, "stopped by the server");
+    }
+  };
+
+  process.on("message", (message: unknown) => {
+    if (!isToStreamer(message)) {
+      log.warn(`ignoring a malformed IPC message: ${JSON.stringify(message)?.slice(0, 200)}`);
+      return;
+    }
+    try {
+      handle(message);
+    } catch (error) {
+      log.error(`IPC ${message.t}: ${(error as Error).message}`);
+    }
+  });
+  // The server died or closed the channel: stop rather than linger as an orphan.
+  process.on("disconnect", () => void stop(false, "server went away"));
+  const parent = process.ppid;
+  const orphanCheck = setInterval(() => {
+    if (process.ppid !== parent) void stop(false, "server went away");
+  }, 1000);
+  process.once("SIGTERM", () => void stop(false, "SIGTERM"));
+  process.once("SIGINT", () => void stop(false, "SIGINT"));
+
+  const code = await finished;
+  clearInterval(orphanCheck);
+  return code;
+}
