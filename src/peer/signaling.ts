@@ -25,7 +25,14 @@ export interface StreamInfo {
 export type StreamerStatus = "starting" | "live" | "reconnecting" | "stopped" | "failed";
 
 export type ServerSignal =
-  | { type: "hello"; peerId: string; role: "viewer" | "view-only"; transport: "webrtc" | "websocket" }
+  | {
+      type: "hello";
+      peerId: string;
+      role: "viewer" | "view-only";
+      transport: "webrtc" | "websocket";
+      /** STUN/TURN servers for the viewer's own RTCPeerConnection (RTCIceServer form). */
+      iceServers?: { urls: string; username?: string; credential?: string }[];
+    }
   | { type: "offer"; sdp: string }
   | { type: "candidate"; candidate: string; mid: string }
   | { type: "stream"; info: StreamInfo }

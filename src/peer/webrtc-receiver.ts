@@ -85,6 +85,15 @@ export class WebRtcReceiver extends EventEmitter<WebRtcReceiverEvents> {
   /** Feeds one message from mlstream. */
   handleSignal(message: ServerSignal): void {
     if (this.#closed) return;
+    try {
+      this.#handleSignal(message);
+    } catch (error) {
+      // An ill-timed candidate or a bad offer must not take the viewer down; the state tells.
+      this.emit("state", `signal-error: ${(error as Error).message}`);
+    }
+  }
+
+  #handleSignal(message: ServerSignal): void {
     switch (message.type) {
       case "offer":
         this.#pc.setRemoteDescription(message.sdp, "offer");

@@ -90,6 +90,8 @@ export interface WebRtcViewerStats {
   retransmitted: number;
   inputMessages: number;
   inputMalformed: number;
+  /** Signaling messages from the viewer that could not be applied (bad SDP, late candidates). */
+  signalErrors: number;
   fractionLost: number;
   jitter: number;
 }
@@ -110,6 +112,7 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
     retransmitted: 0,
     inputMessages: 0,
     inputMalformed: 0,
+    signalErrors: 0,
     fractionLost: 0,
     jitter: 0,
   };
@@ -222,8 +225,19 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
     this.#options.signal({ type: "stream", info: { ...stream, input: !this.viewOnly } });
   }
 
+  /** A message from the viewer. A bad or ill-timed one is reported to it, never thrown. */
   handleSignal(message: ViewerSignal): void {
     if (this.#closed) return;
+    try {
+      this.#handleSignal(message);
+    } catch (error) {
+      this.stats.signalErrors++;
+      log.debug(`viewer ${this.id}: ${message.type}: ${(error as Error).message}`);
+      this.#options.signal({ type: "error", error: "bad_signal", message: `${message.type}: ${(error as Error).message}` });
+    }
+  }
+
+  #handleSignal(message: ViewerSignal): void {
     switch (message.type) {
       case "answer":
         this.#pc.setRemoteDescription(message.sdp, "answer");

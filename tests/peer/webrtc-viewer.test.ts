@@ -173,3 +173,14 @@ describe("retransmission", () => {
     expect(viewer.stats.nacks).toBe(3);
   });
 });
+
+test("a bad answer or a candidate after close is reported to the viewer, not thrown", () => {
+  const signals: unknown[] = [];
+  const viewer = new WebRtcViewer({ id: "x", stream: info, videoSsrc: 1, audioSsrc: 2, ice: { bindAddress: "127.0.0.1" }, signal: (m) => signals.push(m) });
+  open.push(viewer);
+  viewer.start();
+  expect(() => viewer.handleSignal({ type: "answer", sdp: "v=0 garbage" })).not.toThrow();
+  expect(() => viewer.handleSignal({ type: "candidate", candidate: "candidate:1 1 UDP 1 127.0.0.1 9 typ host", mid: "video" })).not.toThrow();
+  expect(viewer.stats.signalErrors).toBeGreaterThanOrEqual(1);
+  expect(signals).toContainEqual(expect.objectContaining({ type: "error", error: "bad_signal" }));
+});
