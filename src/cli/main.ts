@@ -12,12 +12,13 @@ import { registerDoctor } from "./commands/doctor.ts";
 import { registerHosts } from "./commands/hosts.ts";
 import { registerServe } from "./commands/serve.ts";
 import { registerSimHost } from "./commands/sim-host.ts";
+import { registerStreamerWorker } from "./commands/streamer-worker.ts";
 import { CliContext, type GlobalOptions } from "./context.ts";
 import { VERSION } from "./version.ts";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit-codes.ts";
 
 
-const COMMANDS: Register[] = [registerServe, registerHosts, registerSimHost, registerDoctor, registerConfig];
+const COMMANDS: Register[] = [registerServe, registerHosts, registerSimHost, registerDoctor, registerConfig, registerStreamerWorker];
 
 
 function buildCli(bind: Bind): CAC {
@@ -30,7 +31,8 @@ function buildCli(bind: Bind): CAC {
     .option("--json", "Machine-readable output on stdout")
     .option("-v, --version", "Print the version");
   for (const register of COMMANDS) register(cli, bind);
-  cli.help();
+  // Commands whose name starts with "__" are internal (child-process modes): keep them out of help.
+  cli.help((sections) => sections.map((section) => ({ ...section, body: section.body.split("\n").filter((line) => !line.includes(" __")).join("\n") })));
   return cli;
 }
 

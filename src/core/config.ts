@@ -20,6 +20,8 @@ interface Field<T> {
   readonly kind: string;
   readonly doc: string;
   readonly secret?: boolean;
+  /** How `config print` shows the value when only part of it is secret. */
+  readonly mask?: (value: T) => T;
   defaultValue(env: Env): T;
   /** Parses a raw value (a string from env/flags, or any TOML/JSON value); returns an error text. */
   parse(raw: unknown): { value: T } | { error: string };
@@ -63,6 +65,25 @@ function enumField<const T extends string>(doc: string, values: readonly T[], fa
   };
 }
 
+function stringListField(doc: string, check?: (s: string) => string | undefined, mask?: (s: string) => string): Field<string[]> {
+  return {
+    kind: "list of strings",
+    doc,
+    ...(mask ? { mask: (values: string[]) => values.map(mask) } : {}),
+    defaultValue: () => [],
+    parse(raw) {
+      const items = typeof raw === "string" ? raw.split(",") : Array.isArray(raw) ? raw : undefined;
+      if (!items || !items.every((item) => typeof item === "string")) return { error: "expected a list of strings (comma-separated in env/flags)" };
+      const values = (items as string[]).map((s) => s.trim()).filter((s) => s.length > 0);
+      for (const value of values) {
+        const problem = check?.(value);
+        if (problem) return { error: problem };
+      }
+      return { value: values };
+    },
+  };
+}
+
 function secretListField(doc: string): Field<string[]> {
   return {
     kind: "list of secrets",
@@ -77,6 +98,11 @@ function secretListField(doc: string): Field<string[]> {
       return { value: tokens };
     },
   };
+}
+
+/** `turn:user:password@host` → `turn:user:********@host`. */
+function maskCredentials(url: string): string {
+  return url.replace(/^([a-z]+:[^:@/]*):[^@]*@/, "$1:********@");
 }
 
 function basePathProblem(s: string): string | undefined {
@@ -99,6 +125,21 @@ export const SCHEMA = {
     ),
     port: intField("TCP port `serve` listens on (0 = any free port).", 8080, 0, 65535, "port"),
     base_path: stringField("Path prefix when served behind a reverse proxy, e.g. /mlstream.", () => "", basePathProblem),
+  },
+  streamer: {
+    idle_timeout_s: intField("Stop a streamer this long after its last viewer leaves; 0 keeps it up.", 0, 0, 30 * 24 * 3600),
+  },
+  webrtc: {
+    ice_servers: stringListField("STUN/TURN servers: stun:host:port, turn:user:password@host:port[?transport=tcp].", (s) =>
+      /^(stun|stuns|turn|turns):/.test(s) ? undefined : `"${maskCredentials(s)}" is not a stun:/turn: URL`,
+      maskCredentials,
+    ),
+    ice_servers_command: stringField("Command printing a JSON list of ICE servers for each new viewer (fresh TURN credentials).", () => ""),
+    port_range_begin: intField("First UDP port for WebRTC (0 = any).", 0, 0, 65535, "port"),
+    port_range_end: intField("Last UDP port for WebRTC (0 = any).", 0, 0, 65535, "port"),
+    public_ip: stringField("NAT 1:1: the public address to advertise beside the host candidates.", () => "", (s) =>
+      s === "" || /^[0-9a-fA-F.:]+$/.test(s) ? undefined : "expected an IP address",
+    ),
   },
   auth: {
     admin_tokens: secretListField("Tokens allowed everything. MLSTREAM_TOKEN adds one."),
@@ -252,6 +293,7 @@ export function describeConfig(loaded: LoadedConfig): Record<string, { value: un
   for (const [key, field] of FIELDS) {
     let value = key.split(".").reduce<unknown>((node, part) => (node as Record<string, unknown>)[part], loaded.config);
     if (field.secret && Array.isArray(value)) value = value.map(() => "********");
+    else if (field.mask) value = field.mask(value);
     out[key] = { value, source: loaded.sources.get(key) ?? "default" };
   }
   return out;

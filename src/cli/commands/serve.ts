@@ -6,7 +6,10 @@
 import { isLoopbackHost } from "../../core/config.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { logger } from "../../core/log.ts";
+import { HostService } from "../../hosts/host-service.ts";
 import { createApp } from "../../server/app.ts";
+import { createMetrics } from "../../server/metrics.ts";
+import { StreamerSupervisor } from "../../server/streamer-supervisor.ts";
 import type { Register } from "../command.ts";
 import { VERSION } from "../version.ts";
 
@@ -31,9 +34,22 @@ export const registerServe: Register = (cli, bind) => {
             `config: refusing to listen on ${config.server.host} without an admin token (set MLSTREAM_TOKEN or auth.admin_tokens)`,
           );
         }
-        ctx.store; // open (and migrate) the store before accepting requests
-        const app = createApp({ config, version: VERSION });
-        const server = Bun.serve({ hostname: config.server.host, port: config.server.port, fetch: app.fetch });
+        const hosts = new HostService(ctx.store);
+        const supervisor = new StreamerSupervisor({
+          store: ctx.store,
+          hosts,
+          logLevel: config.log.level,
+          ice: {
+            iceServers: config.webrtc.ice_servers,
+            ...(config.webrtc.port_range_begin ? { portRangeBegin: config.webrtc.port_range_begin } : {}),
+            ...(config.webrtc.port_range_end ? { portRangeEnd: config.webrtc.port_range_end } : {}),
+            ...(config.webrtc.public_ip ? { publicIp: config.webrtc.public_ip } : {}),
+          },
+        });
+        const app = createApp({ config, version: VERSION, services: { hosts, supervisor, metrics: createMetrics(supervisor) } });
+        app.listen({ hostname: config.server.host, port: config.server.port });
+        const server = app.server!;
+        supervisor.restore();
         const url = `http://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${server.port}${config.server.base_path}/`;
         log.info(`listening on ${url}`);
         if (ctx.json) process.stdout.write(`${JSON.stringify({ url, port: server.port })}\n`);
@@ -45,7 +61,8 @@ export const registerServe: Register = (cli, bind) => {
           process.once("SIGINT", () => stop("SIGINT"));
           process.once("SIGTERM", () => stop("SIGTERM"));
         });
-        await server.stop(true);
+        await supervisor.shutdown();
+        await app.stop(true);
       }),
     );
 };
