@@ -17,6 +17,8 @@ export interface WebRtcReceiverEvents {
   audio: [opus: Uint8Array, timestamp: number];
   /** The peer connection state changed (new, connecting, connected, …). */
   state: [state: string];
+  /** The ICE connection state changed (checking, connected, failed, …): tells ICE from DTLS trouble. */
+  iceState: [state: string];
   /** Input data channels are open. */
   inputReady: [];
   end: [reason: string];
@@ -53,6 +55,7 @@ export class WebRtcReceiver extends EventEmitter<WebRtcReceiverEvents> {
     });
     this.#pc.onLocalCandidate((candidate, mid) => options.signal({ type: "candidate", candidate, mid }));
     this.#pc.onStateChange((state) => this.emit("state", state));
+    this.#pc.onIceStateChange((state) => this.emit("iceState", state));
     this.#pc.onTrack((track) => this.#onTrack(track));
     this.#pc.onDataChannel((channel) => {
       this.#channels.set(channel.getLabel(), channel);
@@ -71,6 +74,17 @@ export class WebRtcReceiver extends EventEmitter<WebRtcReceiverEvents> {
 
   get state(): string {
     return this.#closed ? "closed" : this.#pc.state();
+  }
+
+  get iceState(): string {
+    return this.#closed ? "closed" : this.#pc.iceState();
+  }
+
+  /** The candidate pair ICE selected, as `local ⇄ remote` (undefined before ICE connects). */
+  get selectedPair(): string | undefined {
+    if (this.#closed) return undefined;
+    const pair = this.#pc.getSelectedCandidatePair();
+    return pair ? `${pair.local.address}:${pair.local.port} ⇄ ${pair.remote.address}:${pair.remote.port}` : undefined;
   }
 
   get rttMs(): number {
@@ -147,7 +161,9 @@ export class WebRtcReceiver extends EventEmitter<WebRtcReceiverEvents> {
     track.setMediaHandler(new nodeDataChannel.RtcpReceivingSession());
     if (track.type() === "video") {
       this.#videoTrack = track;
-      const codec = this.#stream?.codec === "hevc" ? "hevc" : "h264";
+      // The offer says which codec the track carries; stream info may not have arrived yet.
+      const offered = this.#pc.remoteDescription()?.sdp ?? "";
+      const codec = /a=rtpmap:\d+ H265\/90000/i.test(offered) || this.#stream?.codec === "hevc" ? "hevc" : "h264";
       this.#depacketizer = new RtpDepacketizer(codec, (frame) => this.emit("frame", { ...frame, receivedAt: performance.now() }));
       const depacketizer = this.#depacketizer;
       track.onMessage((message) => {

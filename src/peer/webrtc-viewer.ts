@@ -221,8 +221,9 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
     this.#channels.push(pc.createDataChannel("input-unreliable", { unordered: true, maxRetransmits: 0 }));
     for (const channel of this.#channels) channel.onMessage((message) => this.#onInput(message));
 
-    pc.setLocalDescription();
+    // Stream info first: a viewer sets up its decoder and input from it before the offer arrives.
     this.#options.signal({ type: "stream", info: { ...stream, input: !this.viewOnly } });
+    pc.setLocalDescription();
   }
 
   /** A message from the viewer. A bad or ill-timed one is reported to it, never thrown. */

@@ -41,6 +41,8 @@ export interface StreamerView {
   counters: StreamerSnapshot["counters"] | null;
   gateway_latency_ms: StreamerSnapshot["gateway_latency_ms"] | null;
   restarts: number;
+  /** The streamer's child process (null while it is being restarted). */
+  pid: number | null;
   created_at: string;
 }
 
@@ -76,6 +78,8 @@ export class StreamerSupervisor {
   readonly #options: SupervisorOptions;
   readonly #streamers = new Map<string, Entry>();
   #peerSeq = 0;
+  /** Set by shutdown(): streamers stopped now stay in the store and come back with the next serve. */
+  #shuttingDown = false;
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
@@ -179,6 +183,7 @@ export class StreamerSupervisor {
 
   /** Stops every child (the streamers stay in the store and come back with the next `serve`). */
   async shutdown(): Promise<void> {
+    this.#shuttingDown = true;
     await Promise.all([...this.#streamers.values()].map((entry) => entry.process.stop({ graceMs: 5000 })));
   }
 
@@ -215,7 +220,9 @@ export class StreamerSupervisor {
     });
     process.on("ended", (reason, failed) => {
       log.info(`${id}: ${failed ? "failed" : "ended"}: ${reason}`);
-      if (!failed) this.#options.store.removeStreamer(id);
+      // A streamer that ended by itself (idle policy) is forgotten; one stopped because serve is
+      // shutting down is not; a failed one stays listed (and stored) so that operators see why.
+      if (!failed && !this.#shuttingDown) this.#options.store.removeStreamer(id);
       for (const peer of entry.peers.values()) {
         peer.send({ type: "end", reason });
         peer.disconnect(CLOSE_STREAMER_GONE, reason.slice(0, 100));
@@ -263,6 +270,7 @@ export class StreamerSupervisor {
       counters: snapshot?.counters ?? null,
       gateway_latency_ms: snapshot?.gateway_latency_ms ?? null,
       restarts: entry.process.restarts,
+      pid: entry.process.pid ?? null,
       created_at: new Date(entry.createdAt).toISOString(),
     };
   }

@@ -80,9 +80,9 @@ export function hostRoutes(hosts: HostService) {
   const statusOf = async (id: string) => (await hosts.statuses()).find((s) => s.host.id === id);
 
   return new Elysia({ prefix: "/api/hosts", detail: { tags: ["hosts"] } })
-    .get("/", async () => (await hosts.statuses()).map((s) => hostJson(s.host, s)), { detail: { summary: "List hosts with their live state" } })
+    .get("", async () => (await hosts.statuses()).map((s) => hostJson(s.host, s)), { detail: { summary: "List hosts with their live state" } })
     .post(
-      "/",
+      "",
       async ({ body, set }) => {
         const { host } = await guarded(() => hosts.add(body.address));
         set.status = 201;

@@ -11,7 +11,7 @@ import { hostHttpError } from "./hosts.ts";
 export function streamerRoutes(supervisor: StreamerSupervisor, hosts: HostService, defaults: { idleTimeoutS: number }) {
   return new Elysia({ prefix: "/api/streamers", detail: { tags: ["streamers"] } })
     .post(
-      "/",
+      "",
       async ({ body, set }) => {
         const request = normalizeStreamerRequest(body, defaults);
         let host;
@@ -36,7 +36,7 @@ export function streamerRoutes(supervisor: StreamerSupervisor, hosts: HostServic
       },
       { body: CreateStreamerBody, detail: { summary: "Create and start a streamer (headless)" } },
     )
-    .get("/", () => supervisor.list(), { detail: { summary: "List streamers" } })
+    .get("", () => supervisor.list(), { detail: { summary: "List streamers" } })
     .get("/:id", ({ params }) => supervisor.get(params.id), { detail: { summary: "One streamer: status, stream, viewers, counters" } })
     .delete(
       "/:id",
