@@ -65,20 +65,23 @@ export function createApp({ config, version, services }: AppOptions) {
           return errorBody("internal", "internal server error");
       }
     })
-    .derive(({ request }) => ({ role: auth.roleOf(request) as Role | undefined }))
-    .onBeforeHandle(({ request, role, set }) => {
+    // Auth runs first, before the body is parsed or validated: an unauthenticated caller learns
+    // nothing about what a route accepts.
+    .onRequest(({ request }) => {
       const path = new URL(request.url).pathname.slice(base.length) || "/";
       if (OPEN_ROUTES.has(path)) return;
+      const role = auth.roleOf(request);
       if (role === undefined) {
-        set.status = 401;
-        set.headers["www-authenticate"] = 'Bearer realm="mlstream"';
-        return errorBody("unauthorized", "a valid token is required (Authorization: Bearer …, or ?access_token= for WebSockets)");
+        return Response.json(errorBody("unauthorized", "a valid token is required (Authorization: Bearer …, or ?access_token= for WebSockets)"), {
+          status: 401,
+          headers: { "www-authenticate": 'Bearer realm="mlstream"' },
+        });
       }
       if (role !== "admin" && !VIEWER_ROUTE.test(path)) {
-        set.status = 403;
-        return errorBody("forbidden", "this token may only join streams");
+        return Response.json(errorBody("forbidden", "this token may only join streams"), { status: 403 });
       }
     })
+    .derive(({ request }) => ({ role: auth.roleOf(request) as Role | undefined }))
     .get("/healthz", () => ({ ok: true, version, uptime_s: Math.round((Date.now() - startedAt) / 1000) }), { detail: { tags: ["system"] } })
     .get("/api/version", () => ({ name: "mlstream", version }), { detail: { tags: ["system"] } });
 
