@@ -10,15 +10,17 @@ import type { Bind, Register } from "./command.ts";
 import { registerConfig } from "./commands/config.ts";
 import { registerDoctor } from "./commands/doctor.ts";
 import { registerHosts } from "./commands/hosts.ts";
+import { registerJoin } from "./commands/join.ts";
 import { registerServe } from "./commands/serve.ts";
 import { registerSimHost } from "./commands/sim-host.ts";
 import { registerStreamerWorker } from "./commands/streamer-worker.ts";
+import { registerStreamers } from "./commands/streamers.ts";
 import { CliContext, type GlobalOptions } from "./context.ts";
 import { VERSION } from "./version.ts";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit-codes.ts";
 
 
-const COMMANDS: Register[] = [registerServe, registerHosts, registerSimHost, registerDoctor, registerConfig, registerStreamerWorker];
+const COMMANDS: Register[] = [registerServe, registerStreamers, registerJoin, registerHosts, registerSimHost, registerDoctor, registerConfig, registerStreamerWorker];
 
 
 function buildCli(bind: Bind): CAC {

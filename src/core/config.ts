@@ -105,6 +105,29 @@ function maskCredentials(url: string): string {
   return url.replace(/^([a-z]+:[^:@/]*):[^@]*@/, "$1:********@");
 }
 
+function secretStringField(doc: string): Field<string> {
+  return {
+    kind: "secret",
+    doc,
+    secret: true,
+    defaultValue: () => "",
+    parse(raw) {
+      if (typeof raw !== "string") return { error: "expected a string" };
+      return { value: raw.trim() };
+    },
+  };
+}
+
+function serverUrlProblem(s: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    return "expected a URL like http://127.0.0.1:8080";
+  }
+  return url.protocol === "http:" || url.protocol === "https:" ? undefined : "expected an http:// or https:// URL";
+}
+
 function basePathProblem(s: string): string | undefined {
   if (s === "") return undefined;
   if (!s.startsWith("/") || s.endsWith("/") || /[\s?#]/.test(s)) return "expected '' or a path like /mlstream (leading slash, no trailing slash)";
@@ -140,6 +163,10 @@ export const SCHEMA = {
     public_ip: stringField("NAT 1:1: the public address to advertise beside the host candidates.", () => "", (s) =>
       s === "" || /^[0-9a-fA-F.:]+$/.test(s) ? undefined : "expected an IP address",
     ),
+  },
+  client: {
+    server: stringField("The server the operator commands (`start`, `stop`, `ls`, `peers`) and `join` talk to.", () => "http://127.0.0.1:8080", serverUrlProblem),
+    token: secretStringField("Token those commands present; default: MLSTREAM_TOKEN, else the first admin token."),
   },
   auth: {
     admin_tokens: secretListField("Tokens allowed everything. MLSTREAM_TOKEN adds one."),
@@ -293,6 +320,7 @@ export function describeConfig(loaded: LoadedConfig): Record<string, { value: un
   for (const [key, field] of FIELDS) {
     let value = key.split(".").reduce<unknown>((node, part) => (node as Record<string, unknown>)[part], loaded.config);
     if (field.secret && Array.isArray(value)) value = value.map(() => "********");
+    else if (field.secret && typeof value === "string" && value !== "") value = "********";
     else if (field.mask) value = field.mask(value);
     out[key] = { value, source: loaded.sources.get(key) ?? "default" };
   }

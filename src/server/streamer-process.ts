@@ -91,8 +91,8 @@ export class StreamerProcess extends EventEmitter<StreamerProcessEvents> {
     log.debug(`${this.id}: child ${child.pid} started`);
   }
 
-  addViewer(peerId: string, viewOnly: boolean): void {
-    this.#send({ t: "addViewer", peerId, viewOnly });
+  addViewer(peerId: string, viewOnly: boolean, iceServers?: string[]): void {
+    this.#send({ t: "addViewer", peerId, viewOnly, ...(iceServers ? { iceServers } : {}) });
   }
 
   signal(peerId: string, message: ViewerSignal): void {

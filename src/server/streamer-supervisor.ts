@@ -49,6 +49,8 @@ export interface StreamerView {
 interface Peer {
   id: string;
   viewOnly: boolean;
+  /** This viewer's STUN/TURN list when it has its own (fresh credentials per viewer). */
+  iceServers?: string[];
   send: (message: ServerSignal) => void;
   /** Ends the viewer's signaling channel (kick, streamer gone). */
   disconnect: (code: number, reason: string) => void;
@@ -146,7 +148,7 @@ export class StreamerSupervisor {
     if (entry.process.ended) throw new HttpError(410, "streamer_stopped", `streamer '${streamerId}' is ${entry.process.status}`);
     const id = `peer-${++this.#peerSeq}-${randomBytes(3).toString("hex")}`;
     entry.peers.set(id, { id, ...peer });
-    entry.process.addViewer(id, peer.viewOnly);
+    entry.process.addViewer(id, peer.viewOnly, peer.iceServers);
     return id;
   }
 
@@ -216,7 +218,7 @@ export class StreamerSupervisor {
       peer.disconnect(CLOSE_PEER_FAILED, reason.slice(0, 100));
     });
     process.on("restarted", () => {
-      for (const peer of entry.peers.values()) process.addViewer(peer.id, peer.viewOnly);
+      for (const peer of entry.peers.values()) process.addViewer(peer.id, peer.viewOnly, peer.iceServers);
     });
     process.on("ended", (reason, failed) => {
       log.info(`${id}: ${failed ? "failed" : "ended"}: ${reason}`);

@@ -24,7 +24,8 @@ export interface StreamerInit {
 
 export type ToStreamer =
   | { t: "init"; init: StreamerInit }
-  | { t: "addViewer"; peerId: string; viewOnly: boolean }
+  /** `iceServers`: this viewer's own STUN/TURN list (from ice_servers_command), else the streamer's. */
+  | { t: "addViewer"; peerId: string; viewOnly: boolean; iceServers?: string[] }
   | { t: "signal"; peerId: string; message: ViewerSignal }
   | { t: "removeViewer"; peerId: string; reason: string }
   | { t: "stop"; quitApp: boolean };

@@ -143,7 +143,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
    * Adds a WebRTC viewer. `signal` carries messages to it; feed its replies to the returned
    * handle's `handleSignal`. The offer is sent at once, even before the host is live.
    */
-  addViewer(options: { signal: (message: ServerSignal) => void; viewOnly?: boolean; id?: string }): { id: string; handleSignal: (m: ViewerSignal) => void; close: (reason?: string) => void } {
+  addViewer(options: { signal: (message: ServerSignal) => void; viewOnly?: boolean; id?: string; iceServers?: string[] }): { id: string; handleSignal: (m: ViewerSignal) => void; close: (reason?: string) => void } {
     if (this.#stopped) throw new StreamerStateError("streamer stopped");
     const id = options.id ?? `p${++this.#viewerSeq}-${randomInt(0, 0xffff).toString(16)}`;
     const viewer = new WebRtcViewer({
@@ -153,7 +153,9 @@ export class Streamer extends EventEmitter<StreamerEvents> {
       audioSsrc: this.#fanout.audioSsrc,
       viewOnly: options.viewOnly ?? false,
       signal: options.signal,
-      ...(this.#options.ice ? { ice: this.#options.ice } : {}),
+      ...(this.#options.ice || options.iceServers
+        ? { ice: { ...this.#options.ice, ...(options.iceServers ? { iceServers: options.iceServers } : {}) } }
+        : {}),
     });
     this.#viewers.set(id, viewer);
     this.#fanout.add(viewer);

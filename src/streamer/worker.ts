@@ -81,7 +81,15 @@ export async function runStreamerWorker(): Promise<number> {
       case "addViewer": {
         if (!streamer) return;
         const peerId = message.peerId;
-        viewers.set(peerId, streamer.addViewer({ id: peerId, viewOnly: message.viewOnly, signal: (m) => send({ t: "signal", peerId, message: m }) }));
+        viewers.set(
+          peerId,
+          streamer.addViewer({
+            id: peerId,
+            viewOnly: message.viewOnly,
+            ...(message.iceServers ? { iceServers: message.iceServers } : {}),
+            signal: (m) => send({ t: "signal", peerId, message: m }),
+          }),
+        );
         return;
       }
       case "signal":

@@ -17,6 +17,9 @@ let server: RunningServer;
 let simEndpoint = "";
 let hostId = "";
 
+// Fresh ICE servers per viewer from a command (loopback only: nothing listens there).
+const ICE_ENV = { MLSTREAM_WEBRTC_ICE_SERVERS_COMMAND: `echo '["stun:127.0.0.1:3478", {"urls":"turn:127.0.0.1:3478","username":"u","credential":"p"}]'` };
+
 const api = (path: string, init?: RequestInit) => fetch(`${server.url}${path}`, init);
 const post = (path: string, body: unknown) => api(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 const json = async (res: Response) => (await res.json()) as Record<string, unknown> & { [k: string]: unknown };
@@ -25,7 +28,7 @@ beforeAll(async () => {
   sim = new SimHost({ pin: "9753" });
   const { httpPort } = await sim.start();
   simEndpoint = `127.0.0.1:${httpPort}`;
-  server = await startServer(dataDir);
+  server = await startServer(dataDir, ICE_ENV);
 });
 
 afterAll(async () => {
@@ -112,7 +115,12 @@ describe("REST + WS flow", () => {
     const viewer = await joinOverWebSocket(server.url, "s1");
     try {
       await until(() => viewer.frames.length > 10, 15_000, "frames");
-      expect(viewer.signals[0]).toMatchObject({ type: "hello", role: "viewer", transport: "webrtc" });
+      expect(viewer.signals[0]).toMatchObject({
+        type: "hello",
+        role: "viewer",
+        transport: "webrtc",
+        iceServers: [{ urls: "stun:127.0.0.1:3478" }, { urls: "turn:127.0.0.1:3478", username: "u", credential: "p" }],
+      });
       expect(viewer.stream).toMatchObject({ width: 1280, height: 720, codec: "h264", input: true });
       expect(viewer.frames[0]!.keyframe).toBe(true);
       await untilAsync(async () => ((await (await api("/api/streamers/s1/peers")).json()) as unknown[]).length === 1, 5000, "peer listed");
@@ -172,13 +180,13 @@ describe("REST + WS flow", () => {
     const pidBefore = (await json(await api("/api/streamers/s1"))).pid as number;
     expect(await server.stop("SIGTERM")).toBe(0);
     await until(() => !isAlive(pidBefore), 15_000, "child to stop with serve");
-    server = await startServer(dataDir);
+    server = await startServer(dataDir, ICE_ENV);
     await untilAsync(async () => (await json(await api("/api/streamers/s1"))).status === "live", 30_000, "restored streamer live");
 
     const child = (await json(await api("/api/streamers/s1"))).pid as number;
     await server.stop("SIGKILL");
     await until(() => !isAlive(child), 15_000, "orphan to exit");
-    server = await startServer(dataDir);
+    server = await startServer(dataDir, ICE_ENV);
     await untilAsync(async () => (await json(await api("/api/streamers/s1"))).status === "live", 30_000, "live after a crash of serve");
   });
 

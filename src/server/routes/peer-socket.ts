@@ -24,16 +24,18 @@ export function peerSocketRoute(options: PeerSocketOptions) {
   const { supervisor } = options;
   const peers = new Map<string, { streamerId: string; peerId: string }>();
 
-  const browserIce = async (): Promise<{ browser: BrowserIceServer[]; urls: string[] }> => {
+  const browserIce = async (): Promise<{ browser: BrowserIceServer[]; urls: string[]; perViewer: boolean }> => {
     let urls = options.iceServers;
+    let perViewer = false;
     if (options.iceServersCommand) {
       try {
         urls = await iceServersFromCommand(options.iceServersCommand);
+        perViewer = true;
       } catch (error) {
         log.warn(`ice_servers_command: ${(error as Error).message}; using the configured servers`);
       }
     }
-    return { urls, browser: urls.map((url) => toBrowserIceServer(url)) };
+    return { urls, perViewer, browser: urls.map((url) => toBrowserIceServer(url)) };
   };
 
   return new Elysia().ws("/api/streamers/:id/peer", {
@@ -47,6 +49,7 @@ export function peerSocketRoute(options: PeerSocketOptions) {
         const ice = await browserIce();
         const peerId = supervisor.addPeer(streamerId, {
           viewOnly,
+          ...(ice.perViewer ? { iceServers: ice.urls } : {}),
           send,
           disconnect: (code, reason) => ws.close(code, reason),
         });
