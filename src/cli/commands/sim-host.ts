@@ -39,9 +39,21 @@ export const registerSimHost: Register = (cli, bind) => {
         host.on("paired", () => log.info("a client paired"));
         host.on("launch", (session) => log.info(`launch: app ${session.appId} at ${session.width}x${session.height}@${session.fps}`));
         host.on("cancel", () => log.info("session cancelled"));
-        const summary = { address, http_port: ports.httpPort, https_port: ports.httpsPort, rtsp_port: host.state.rtspPort, hostname: host.hostname, uniqueid: host.uniqueId };
+        const media = host.media?.ports;
+        const summary = {
+          address,
+          http_port: ports.httpPort,
+          https_port: ports.httpsPort,
+          rtsp_port: host.state.rtspPort,
+          ...(media ? { video_port: media.video, audio_port: media.audio, control_port: media.control } : {}),
+          hostname: host.hostname,
+          uniqueid: host.uniqueId,
+        };
         if (ctx.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-        else log.info(`sim host '${host.hostname}' on http://${address}:${ports.httpPort} (https ${ports.httpsPort})${pin ? `, PIN ${pin}` : ""}`);
+        else {
+          log.info(`sim host '${host.hostname}' on http://${address}:${ports.httpPort}${pin ? `, PIN ${pin}` : ""}`);
+          log.info(`ports: https ${ports.httpsPort}, rtsp ${host.state.rtspPort}${media ? `, video ${media.video}, audio ${media.audio}, control ${media.control}` : ""}`);
+        }
         await new Promise<void>((resolve) => {
           process.once("SIGINT", () => resolve());
           process.once("SIGTERM", () => resolve());
