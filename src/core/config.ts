@@ -152,6 +152,11 @@ export const SCHEMA = {
   streamer: {
     idle_timeout_s: intField("Stop a streamer this long after its last viewer leaves; 0 keeps it up.", 0, 0, 30 * 24 * 3600),
   },
+  viewers: {
+    transport: enumField("How viewers get media: auto (WebRTC, falling back to WebSocket), webrtc, websocket.", ["auto", "webrtc", "websocket"] as const, "auto"),
+    fallback_after_ms: intField("With transport auto: move a viewer to the WebSocket transport if WebRTC is not up after this long.", 5000, 500, 120_000),
+    ws_max_buffered_kb: intField("A WebSocket viewer's send buffer bound; past it the viewer skips to the next keyframe.", 4096, 64, 262_144),
+  },
   webrtc: {
     ice_servers: stringListField("STUN/TURN servers: stun:host:port, turn:user:password@host:port[?transport=tcp].", (s) =>
       /^(stun|stuns|turn|turns):/.test(s) ? undefined : `"${maskCredentials(s)}" is not a stun:/turn: URL`,

@@ -38,6 +38,8 @@ export type ServerSignal =
   | { type: "stream"; info: StreamInfo }
   | { type: "status"; status: StreamerStatus; detail?: string }
   | { type: "error"; error: string; message: string }
+  /** Media now flows over this WebSocket (binary frames, docs/ws-media.md) instead of WebRTC. */
+  | { type: "transport"; transport: "webrtc" | "websocket" }
   | { type: "end"; reason: string };
 
 export type ViewerSignal =
@@ -45,6 +47,8 @@ export type ViewerSignal =
   | { type: "candidate"; candidate: string; mid: string }
   /** The viewer's decoder lost its reference (e.g. after a tab was hidden). */
   | { type: "keyframe" }
+  /** WebRTC cannot pass here: send the media over this WebSocket instead. */
+  | { type: "transport"; transport: "websocket" }
   | { type: "leave" };
 
 export class SignalFormatError extends Error {
@@ -74,6 +78,9 @@ export function parseViewerSignal(raw: unknown): ViewerSignal {
       return { type: "candidate", candidate: message.candidate, mid: typeof message.mid === "string" ? message.mid : "0" };
     case "keyframe":
       return { type: "keyframe" };
+    case "transport":
+      if (message.transport !== "websocket") throw new SignalFormatError('transport can only be switched to "websocket"');
+      return { type: "transport", transport: "websocket" };
     case "leave":
       return { type: "leave" };
     default:

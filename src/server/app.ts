@@ -14,6 +14,7 @@ import { errorBody, HttpError } from "./http-error.ts";
 import { hostRoutes } from "./routes/hosts.ts";
 import { peerSocketRoute } from "./routes/peer-socket.ts";
 import { streamerRoutes } from "./routes/streamers.ts";
+import { webRoutes } from "./routes/web.ts";
 import type { StreamerSupervisor } from "./streamer-supervisor.ts";
 
 const log = logger("http");
@@ -40,6 +41,7 @@ export function createApp({ config, version, services }: AppOptions) {
   const base = config.server.base_path;
 
   const app = new Elysia({ prefix: base })
+    .use(webRoutes()) // first, before the auth hooks: the UI is static and public; its API calls carry the token
     .onError(({ code, error, set }) => {
       if (error instanceof HttpError) {
         set.status = error.status;
@@ -107,7 +109,14 @@ export function createApp({ config, version, services }: AppOptions) {
     )
     .use(hostRoutes(services.hosts))
     .use(streamerRoutes(services.supervisor, services.hosts, { idleTimeoutS: config.streamer.idle_timeout_s }))
-    .use(peerSocketRoute({ supervisor: services.supervisor, iceServers: config.webrtc.ice_servers, iceServersCommand: config.webrtc.ice_servers_command }));
+    .use(
+      peerSocketRoute({
+        supervisor: services.supervisor,
+        iceServers: config.webrtc.ice_servers,
+        iceServersCommand: config.webrtc.ice_servers_command,
+        defaultTransport: config.viewers.transport,
+      }),
+    );
 }
 
 export type App = ReturnType<typeof createApp>;

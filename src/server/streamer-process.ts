@@ -18,6 +18,10 @@ const log = logger("supervisor");
 export interface StreamerProcessEvents {
   signal: [peerId: string, message: ServerSignal];
   viewerLeft: [peerId: string, reason: string];
+  viewerOpen: [peerId: string];
+  /** Raw media for WebSocket viewers (only while the tap is on). */
+  video: [message: Extract<FromStreamer, { t: "video" }>];
+  audio: [message: Extract<FromStreamer, { t: "audio" }>];
   status: [status: StreamerStatus, detail?: string];
   /** A new child is up after a crash: viewers must be added to it again. */
   restarted: [];
@@ -38,6 +42,7 @@ export class StreamerProcess extends EventEmitter<StreamerProcessEvents> {
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
   restarts = 0;
   malformedMessages = 0;
+  #mediaTap = false;
 
   /** `init` is called for every (re)start, so a restart picks up current keys and settings. */
   constructor(id: string, init: () => StreamerInit, options: { backoff?: Backoff } = {}) {
@@ -88,6 +93,7 @@ export class StreamerProcess extends EventEmitter<StreamerProcessEvents> {
     });
     this.#child = child;
     this.#send({ t: "init", init });
+    if (this.#mediaTap) this.#send({ t: "mediaTap", enabled: true });
     log.debug(`${this.id}: child ${child.pid} started`);
   }
 
@@ -101,6 +107,23 @@ export class StreamerProcess extends EventEmitter<StreamerProcessEvents> {
 
   removeViewer(peerId: string, reason: string): void {
     this.#send({ t: "removeViewer", peerId, reason });
+  }
+
+  addExternalViewer(peerId: string, viewOnly: boolean): void {
+    this.#send({ t: "addExternalViewer", peerId, viewOnly });
+  }
+
+  input(peerId: string, packet: Uint8Array): void {
+    this.#send({ t: "input", peerId, packet });
+  }
+
+  setMediaTap(enabled: boolean): void {
+    this.#mediaTap = enabled;
+    this.#send({ t: "mediaTap", enabled });
+  }
+
+  requestKeyframe(waiting: boolean): void {
+    this.#send({ t: "requestKeyframe", waiting });
   }
 
   /** Stops the child (graceful, then SIGKILL after `graceMs`); no restart follows. Idempotent. */
@@ -158,6 +181,15 @@ export class StreamerProcess extends EventEmitter<StreamerProcessEvents> {
         return;
       case "viewerLeft":
         this.emit("viewerLeft", message.peerId, message.reason);
+        return;
+      case "viewerOpen":
+        this.emit("viewerOpen", message.peerId);
+        return;
+      case "video":
+        this.emit("video", message);
+        return;
+      case "audio":
+        this.emit("audio", message);
         return;
       case "stopped":
         this.#detail = message.reason;

@@ -8,7 +8,9 @@ import { logger } from "../core/log.ts";
 import { SHARED_IDENTITY_ID, type Store, type StreamerRecord } from "../core/store.ts";
 import type { HostService } from "../hosts/host-service.ts";
 import type { StreamSettings } from "../moonlight/session.ts";
-import type { ServerSignal, StreamerStatus, ViewerSignal } from "../peer/signaling.ts";
+import type { ServerSignal, StreamerStatus, StreamInfo, ViewerSignal } from "../peer/signaling.ts";
+import { serializeAudio, serializeVideo } from "../peer/ws-media.ts";
+import { WsMediaViewer, type BinarySocket } from "../peer/ws-media-viewer.ts";
 import type { IceSettings } from "../peer/webrtc-viewer.ts";
 import type { StreamerSnapshot, ViewerInfo } from "../streamer/streamer.ts";
 import { HttpError } from "./http-error.ts";
@@ -46,9 +48,19 @@ export interface StreamerView {
   created_at: string;
 }
 
+export type TransportChoice = "auto" | "webrtc" | "websocket";
+
 interface Peer {
   id: string;
   viewOnly: boolean;
+  transport: "webrtc" | "websocket";
+  /** The peer's socket for binary media (WebSocket transport). */
+  socket: BinarySocket;
+  /** Media delivery when on the WebSocket transport. */
+  ws?: WsMediaViewer;
+  /** WebRTC media flows (the child reported the track open). */
+  open: boolean;
+  fallbackTimer?: ReturnType<typeof setTimeout>;
   /** This viewer's STUN/TURN list when it has its own (fresh credentials per viewer). */
   iceServers?: string[];
   send: (message: ServerSignal) => void;
@@ -69,6 +81,10 @@ export interface SupervisorOptions {
   hosts: HostService;
   ice: IceSettings;
   logLevel: string;
+  /** With transport "auto": switch a viewer to the WebSocket transport if WebRTC is not up by then. */
+  fallbackAfterMs?: number;
+  /** Bound of a WebSocket viewer's send buffer (bytes). */
+  wsMaxBufferedBytes?: number;
 }
 
 /** WebSocket close codes the viewer can act on. */
@@ -142,14 +158,100 @@ export class StreamerSupervisor {
     this.#streamers.delete(id);
   }
 
-  /** A viewer's signaling channel opened: the child makes it an offer. Returns the peer id. */
-  addPeer(streamerId: string, peer: Omit<Peer, "id">): string {
+  /**
+   * A viewer's signaling channel opened. With WebRTC (or "auto") the child makes it an offer; with
+   * "auto" it falls back to the WebSocket transport if WebRTC is not up in time. Returns the peer id.
+   */
+  addPeer(
+    streamerId: string,
+    options: { viewOnly: boolean; iceServers?: string[]; transport: TransportChoice; socket: BinarySocket; send: Peer["send"]; disconnect: Peer["disconnect"] },
+  ): string {
     const entry = this.#entry(streamerId);
     if (entry.process.ended) throw new HttpError(410, "streamer_stopped", `streamer '${streamerId}' is ${entry.process.status}`);
     const id = `peer-${++this.#peerSeq}-${randomBytes(3).toString("hex")}`;
-    entry.peers.set(id, { id, ...peer });
+    const peer: Peer = {
+      id,
+      viewOnly: options.viewOnly,
+      transport: options.transport === "websocket" ? "websocket" : "webrtc",
+      socket: options.socket,
+      open: false,
+      send: options.send,
+      disconnect: options.disconnect,
+      ...(options.iceServers ? { iceServers: options.iceServers } : {}),
+    };
+    entry.peers.set(id, peer);
+    if (peer.transport === "websocket") {
+      // After the caller's hello: defer to the next turn.
+      queueMicrotask(() => this.#attachWebSocket(entry, peer));
+      return id;
+    }
     entry.process.addViewer(id, peer.viewOnly, peer.iceServers);
+    if (options.transport === "auto") {
+      const after = this.#options.fallbackAfterMs ?? 5000;
+      peer.fallbackTimer = setTimeout(() => {
+        if (!peer.open && entry.peers.get(id) === peer) this.#switchToWebSocket(entry, peer, `WebRTC did not connect within ${after} ms`);
+      }, after);
+    }
     return id;
+  }
+
+  /** The viewer asked to move to the WebSocket transport (its ICE failed). */
+  switchTransport(streamerId: string, peerId: string): void {
+    const entry = this.#streamers.get(streamerId);
+    const peer = entry?.peers.get(peerId);
+    if (entry && peer && peer.transport === "webrtc") this.#switchToWebSocket(entry, peer, "asked by the viewer");
+  }
+
+  /** Input from a WebSocket viewer (the bytes of one GameStream input packet). */
+  input(streamerId: string, peerId: string, packet: Uint8Array): void {
+    const entry = this.#streamers.get(streamerId);
+    const peer = entry?.peers.get(peerId);
+    if (!entry || !peer || peer.viewOnly || peer.transport !== "websocket") return;
+    entry.process.input(peerId, packet);
+  }
+
+  #switchToWebSocket(entry: Entry, peer: Peer, why: string): void {
+    log.info(`${entry.id}: viewer ${peer.id} moves to the WebSocket transport (${why})`);
+    if (peer.fallbackTimer) clearTimeout(peer.fallbackTimer);
+    peer.transport = "websocket";
+    entry.process.removeViewer(peer.id, "moved to the WebSocket transport");
+    this.#attachWebSocket(entry, peer);
+  }
+
+  #attachWebSocket(entry: Entry, peer: Peer): void {
+    if (entry.peers.get(peer.id) !== peer) return;
+    peer.ws = new WsMediaViewer({
+      id: peer.id,
+      socket: peer.socket,
+      viewOnly: peer.viewOnly,
+      ...(this.#options.wsMaxBufferedBytes ? { maxBufferedBytes: this.#options.wsMaxBufferedBytes } : {}),
+      onKeyframeNeeded: () => entry.process.requestKeyframe(true),
+    });
+    entry.process.addExternalViewer(peer.id, peer.viewOnly);
+    peer.send({ type: "transport", transport: "websocket" });
+    const info = this.#streamInfo(entry, peer);
+    if (info) peer.send({ type: "stream", info });
+    this.#updateTap(entry);
+    entry.process.requestKeyframe(true);
+  }
+
+  #updateTap(entry: Entry): void {
+    const wanted = [...entry.peers.values()].some((p) => p.ws);
+    entry.process.setMediaTap(wanted);
+  }
+
+  #streamInfo(entry: Entry, peer: Peer): StreamInfo | undefined {
+    const stream = entry.process.snapshot?.stream;
+    if (!stream) return undefined;
+    return {
+      width: stream.width,
+      height: stream.height,
+      fps: stream.fps,
+      codec: stream.codec as StreamInfo["codec"],
+      audio: { channels: 2, sampleRate: 48_000 },
+      input: !peer.viewOnly,
+      capabilities: { touch: true, pen: true, controllers: 16 },
+    };
   }
 
   signal(streamerId: string, peerId: string, message: ViewerSignal): void {
@@ -160,8 +262,19 @@ export class StreamerSupervisor {
   /** The viewer's signaling channel closed. */
   removePeer(streamerId: string, peerId: string, reason: string): void {
     const entry = this.#streamers.get(streamerId);
-    if (!entry?.peers.delete(peerId)) return;
+    const peer = entry?.peers.get(peerId);
+    if (!entry || !peer) return;
+    entry.peers.delete(peerId);
+    this.#forget(entry, peer);
     entry.process.removeViewer(peerId, reason);
+  }
+
+  #forget(entry: Entry, peer: Peer): void {
+    if (peer.fallbackTimer) clearTimeout(peer.fallbackTimer);
+    if (peer.ws) {
+      peer.ws.close();
+      this.#updateTap(entry);
+    }
   }
 
   kick(streamerId: string, peerId: string): void {
@@ -169,6 +282,7 @@ export class StreamerSupervisor {
     const peer = entry.peers.get(peerId);
     if (!peer) throw new HttpError(404, "peer_not_found", `no peer '${peerId}' on streamer '${streamerId}'`);
     entry.peers.delete(peerId);
+    this.#forget(entry, peer);
     entry.process.removeViewer(peerId, "kicked");
     peer.send({ type: "end", reason: "kicked" });
     peer.disconnect(CLOSE_KICKED, "kicked");
@@ -207,18 +321,57 @@ export class StreamerSupervisor {
     this.#streamers.set(id, entry);
     process.on("signal", (peerId, message) => entry.peers.get(peerId)?.send(message));
     process.on("status", (status, detail) => {
-      for (const peer of entry.peers.values()) peer.send({ type: "status", status, ...(detail ? { detail } : {}) });
+      for (const peer of entry.peers.values()) {
+        peer.send({ type: "status", status, ...(detail ? { detail } : {}) });
+        if (peer.ws && status === "live") {
+          peer.ws.resetToKeyframe();
+          const info = this.#streamInfo(entry, peer);
+          if (info) peer.send({ type: "stream", info });
+        }
+      }
+    });
+    process.on("viewerOpen", (peerId) => {
+      const peer = entry.peers.get(peerId);
+      if (!peer) return;
+      peer.open = true;
+      if (peer.fallbackTimer) clearTimeout(peer.fallbackTimer);
+    });
+    process.on("video", (message) => {
+      let bytes: Uint8Array | undefined;
+      for (const peer of entry.peers.values()) {
+        if (!peer.ws) continue;
+        // Serialized once, the same bytes to every WebSocket viewer.
+        bytes ??= serializeVideo(message.data, message.keyframe, message.codec, message.frameNumber, message.captureTimeMs);
+        peer.ws.writeVideo(bytes, message.keyframe);
+      }
+    });
+    process.on("audio", (message) => {
+      let bytes: Uint8Array | undefined;
+      for (const peer of entry.peers.values()) {
+        if (!peer.ws) continue;
+        bytes ??= serializeAudio(message.data, message.channels, message.sequence, message.timestampMs);
+        peer.ws.writeAudio(bytes);
+      }
     });
     process.on("viewerLeft", (peerId, reason) => {
       const peer = entry.peers.get(peerId);
-      if (!peer) return;
+      // A viewer that moved to the WebSocket transport left WebRTC on purpose.
+      if (!peer || peer.transport === "websocket") return;
       // The viewer's peer connection died (not its signaling channel): let it rejoin afresh.
       entry.peers.delete(peerId);
       peer.send({ type: "end", reason });
       peer.disconnect(CLOSE_PEER_FAILED, reason.slice(0, 100));
     });
     process.on("restarted", () => {
-      for (const peer of entry.peers.values()) process.addViewer(peer.id, peer.viewOnly, peer.iceServers);
+      for (const peer of entry.peers.values()) {
+        if (peer.ws) {
+          peer.ws.resetToKeyframe();
+          process.addExternalViewer(peer.id, peer.viewOnly);
+        } else {
+          peer.open = false;
+          process.addViewer(peer.id, peer.viewOnly, peer.iceServers);
+        }
+      }
     });
     process.on("ended", (reason, failed) => {
       log.info(`${id}: ${failed ? "failed" : "ended"}: ${reason}`);
@@ -226,6 +379,8 @@ export class StreamerSupervisor {
       // shutting down is not; a failed one stays listed (and stored) so that operators see why.
       if (!failed && !this.#shuttingDown) this.#options.store.removeStreamer(id);
       for (const peer of entry.peers.values()) {
+        if (peer.fallbackTimer) clearTimeout(peer.fallbackTimer);
+        peer.ws?.close();
         peer.send({ type: "end", reason });
         peer.disconnect(CLOSE_STREAMER_GONE, reason.slice(0, 100));
       }
@@ -268,7 +423,11 @@ export class StreamerSupervisor {
       idle_timeout_s: entry.spec.idleTimeoutS,
       host_connected: snapshot?.host_connected ?? false,
       stream: snapshot?.stream ?? null,
-      viewers: snapshot?.viewers ?? [],
+      // WebSocket viewers' statistics live here, with their sockets.
+      viewers: (snapshot?.viewers ?? []).map((v) => {
+        const ws = entry.peers.get(v.id)?.ws;
+        return ws ? { ...v, transport: "websocket" as const, stats: { ...ws.stats } } : v;
+      }),
       counters: snapshot?.counters ?? null,
       gateway_latency_ms: snapshot?.gateway_latency_ms ?? null,
       restarts: entry.process.restarts,

@@ -28,6 +28,12 @@ export type ToStreamer =
   | { t: "addViewer"; peerId: string; viewOnly: boolean; iceServers?: string[] }
   | { t: "signal"; peerId: string; message: ViewerSignal }
   | { t: "removeViewer"; peerId: string; reason: string }
+  /** A viewer on the WebSocket transport: the server delivers its media; its input comes through here. */
+  | { t: "addExternalViewer"; peerId: string; viewOnly: boolean }
+  | { t: "input"; peerId: string; packet: Uint8Array }
+  /** Send raw frames and audio to the server (only while it has WebSocket viewers). */
+  | { t: "mediaTap"; enabled: boolean }
+  | { t: "requestKeyframe"; waiting: boolean }
   | { t: "stop"; quitApp: boolean };
 
 export type FromStreamer =
@@ -35,10 +41,13 @@ export type FromStreamer =
   | { t: "snapshot"; snapshot: StreamerSnapshot }
   | { t: "signal"; peerId: string; message: ServerSignal }
   | { t: "viewerLeft"; peerId: string; reason: string }
+  | { t: "viewerOpen"; peerId: string }
+  | { t: "video"; data: Uint8Array; keyframe: boolean; codec: "h264" | "hevc" | "av1"; frameNumber: number; captureTimeMs: number }
+  | { t: "audio"; data: Uint8Array; sequence: number; timestampMs: number; channels: number }
   | { t: "stopped"; reason: string };
 
-const TO_STREAMER = new Set(["init", "addViewer", "signal", "removeViewer", "stop"]);
-const FROM_STREAMER = new Set(["status", "snapshot", "signal", "viewerLeft", "stopped"]);
+const TO_STREAMER = new Set(["init", "addViewer", "signal", "removeViewer", "stop", "addExternalViewer", "input", "mediaTap", "requestKeyframe"]);
+const FROM_STREAMER = new Set(["status", "snapshot", "signal", "viewerLeft", "stopped", "viewerOpen", "video", "audio"]);
 
 function hasType(message: unknown, known: Set<string>): message is { t: string } {
   return typeof message === "object" && message !== null && typeof (message as { t?: unknown }).t === "string" && known.has((message as { t: string }).t);
@@ -52,7 +61,10 @@ export function isToStreamer(message: unknown): message is ToStreamer {
       return typeof m.init === "object" && m.init !== null;
     case "addViewer":
     case "removeViewer":
+    case "addExternalViewer":
       return typeof m.peerId === "string";
+    case "input":
+      return typeof m.peerId === "string" && m.packet instanceof Uint8Array;
     case "signal":
       return typeof m.peerId === "string" && typeof m.message === "object" && m.message !== null;
     default:
@@ -67,7 +79,11 @@ export function isFromStreamer(message: unknown): message is FromStreamer {
     case "signal":
       return typeof m.peerId === "string" && typeof m.message === "object" && m.message !== null;
     case "viewerLeft":
+    case "viewerOpen":
       return typeof m.peerId === "string";
+    case "video":
+    case "audio":
+      return m.data instanceof Uint8Array;
     case "snapshot":
       return typeof m.snapshot === "object" && m.snapshot !== null;
     default:

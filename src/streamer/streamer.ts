@@ -17,6 +17,7 @@ import { logger } from "../core/log.ts";
 import type { AudioPacket } from "../moonlight/audio-depacketizer.ts";
 import { AppNotFoundError, NotPairedError } from "../moonlight/errors.ts";
 import { findH264Profile } from "../moonlight/h264.ts";
+import type { InputPacket } from "../moonlight/input.ts";
 import { HostBusyError, type ConnectedInfo, type MoonlightSession, type SessionCounters, type SessionTermination } from "../moonlight/session.ts";
 import type { VideoFrame } from "../moonlight/video-depacketizer.ts";
 import type { ServerSignal, StreamerStatus, StreamInfo, ViewerSignal } from "../peer/signaling.ts";
@@ -44,10 +45,23 @@ export interface StreamerOptions {
 export interface ViewerInfo {
   id: string;
   role: "viewer" | "view-only";
-  transport: "webrtc";
+  transport: "webrtc" | "websocket";
   connected_at: string;
   state: string;
-  stats: WebRtcViewerStats & { rtt_ms: number };
+  /** WebRTC statistics; a WebSocket viewer's are kept by the process that owns its socket. */
+  stats: (WebRtcViewerStats & { rtt_ms: number }) | Record<string, number>;
+}
+
+/** Receives the raw stream for transports that do their own framing (the WebSocket transport). */
+export interface MediaTap {
+  video(frame: VideoFrame, codec: "h264" | "hevc" | "av1"): void;
+  audio(packet: AudioPacket, channels: number): void;
+}
+
+interface ExternalViewer {
+  id: string;
+  viewOnly: boolean;
+  connectedAt: number;
 }
 
 export interface StreamerSnapshot {
@@ -73,6 +87,8 @@ export interface StreamerSnapshot {
 export interface StreamerEvents {
   status: [status: StreamerStatus, detail?: string];
   viewerJoined: [id: string];
+  /** A WebRTC viewer's media track opened (its ICE and DTLS are through). */
+  viewerOpen: [id: string];
   viewerLeft: [id: string, reason: string];
   /** Rumble for a controller owned by a viewer (routed back by the transport). */
   rumble: [viewerId: string, controllerNumber: number, lowFrequency: number, highFrequency: number];
@@ -93,6 +109,10 @@ export class Streamer extends EventEmitter<StreamerEvents> {
   readonly createdAt = new Date();
   readonly #options: StreamerOptions;
   readonly #viewers = new Map<string, WebRtcViewer>();
+  /** Viewers whose media another process delivers (WebSocket transport); only their input is here. */
+  readonly #external = new Map<string, ExternalViewer>();
+  #tap: MediaTap | undefined;
+  #externalWaiting = false;
   readonly #mixer: InputMixer;
   readonly #keyframes: KeyframeRequester;
   readonly #backoff: Backoff;
@@ -117,7 +137,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     this.#mixer = new InputMixer((packet) => this.#session?.send(packet));
     this.#keyframes = new KeyframeRequester({
       send: () => this.#session?.requestIdr(),
-      isWaiting: () => [...this.#viewers.values()].some((v) => v.waitingForKeyframe && v.state === "connected"),
+      isWaiting: () => this.#externalWaiting || [...this.#viewers.values()].some((v) => v.waitingForKeyframe && v.state === "connected"),
     });
   }
 
@@ -130,7 +150,42 @@ export class Streamer extends EventEmitter<StreamerEvents> {
   }
 
   get viewerCount(): number {
-    return this.#viewers.size;
+    return this.#viewers.size + this.#external.size;
+  }
+
+  /**
+   * Adds a viewer whose media is delivered elsewhere (the server process owns its WebSocket): it
+   * counts as a viewer and its input goes through the mixer.
+   */
+  addExternalViewer(options: { id: string; viewOnly?: boolean }): { input: (packet: InputPacket) => void; close: (reason?: string) => void } {
+    if (this.#stopped) throw new StreamerStateError("streamer stopped");
+    const { id } = options;
+    this.#external.set(id, { id, viewOnly: options.viewOnly ?? false, connectedAt: Date.now() });
+    this.#mixer.addViewer(id, { viewOnly: options.viewOnly ?? false });
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    this.emit("viewerJoined", id);
+    log.info(`${this.id}: viewer ${id} joined over WebSocket (${this.viewerCount} now)`);
+    return {
+      input: (packet) => this.#mixer.handle(id, packet),
+      close: (reason = "left") => {
+        if (!this.#external.delete(id)) return;
+        this.#mixer.removeViewer(id);
+        this.emit("viewerLeft", id, reason);
+        this.#armIdleTimer();
+      },
+    };
+  }
+
+  /** Sets (or clears) the raw media tap for WebSocket viewers. */
+  setMediaTap(tap: MediaTap | undefined): void {
+    this.#tap = tap;
+  }
+
+  /** Someone outside (a WebSocket viewer) needs a keyframe; `stillWaiting` keeps the retry going. */
+  requestKeyframe(stillWaiting = true): void {
+    this.#externalWaiting = stillWaiting;
+    if (stillWaiting) this.#keyframes.request();
   }
 
   /** Connects to the host; resolves when live, rejects on a permanent failure (not paired, no such app, host busy). */
@@ -162,6 +217,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     this.#mixer.addViewer(id, { viewOnly: options.viewOnly ?? false });
     viewer.on("input", (packet) => this.#mixer.handle(id, packet));
     viewer.on("keyframeRequest", () => this.#keyframes.request());
+    viewer.on("open", () => this.emit("viewerOpen", id));
     viewer.on("closed", (reason) => this.#onViewerClosed(id, reason));
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
@@ -202,14 +258,28 @@ export class Streamer extends EventEmitter<StreamerEvents> {
       status: this.#status,
       host_connected: this.#session?.state === "streaming",
       stream: this.#info ? { width: this.#info.width, height: this.#info.height, fps: this.#info.fps, codec: this.#info.codec } : null,
-      viewers: [...this.#viewers.values()].map((v) => ({
-        id: v.id,
-        role: v.viewOnly ? "view-only" : "viewer",
-        transport: "webrtc",
-        connected_at: new Date(v.connectedAt).toISOString(),
-        state: v.state,
-        stats: { ...v.stats, rtt_ms: v.rttMs },
-      })),
+      viewers: [
+        ...[...this.#viewers.values()].map(
+          (v): ViewerInfo => ({
+            id: v.id,
+            role: v.viewOnly ? "view-only" : "viewer",
+            transport: "webrtc",
+            connected_at: new Date(v.connectedAt).toISOString(),
+            state: v.state,
+            stats: { ...v.stats, rtt_ms: v.rttMs },
+          }),
+        ),
+        ...[...this.#external.values()].map(
+          (v): ViewerInfo => ({
+            id: v.id,
+            role: v.viewOnly ? "view-only" : "viewer",
+            transport: "websocket",
+            connected_at: new Date(v.connectedAt).toISOString(),
+            state: "connected",
+            stats: {},
+          }),
+        ),
+      ],
       counters: {
         ...counters,
         frames_fanned_out: this.#fanout.framesFannedOut,
@@ -298,11 +368,15 @@ export class Streamer extends EventEmitter<StreamerEvents> {
       const profile = findH264Profile(frame.data);
       if (profile) this.#profileLevelId = profile.profileLevelId;
     }
+    if (this.#tap && this.#info) this.#tap.video(frame, this.#info.codec);
+    if (frame.isIdr) this.#externalWaiting = false;
     if (this.#fanout.writeVideo(frame.data, frame.isIdr, frame.arrivalUs) && frame.isIdr) this.#keyframes.keyframeArrived();
   }
 
   #onAudio(packet: AudioPacket): void {
-    if (packet.data) this.#fanout.writeAudio(packet.data, packet.timestamp);
+    if (!packet.data) return;
+    this.#fanout.writeAudio(packet.data, packet.timestamp);
+    if (this.#tap) this.#tap.audio(packet, this.#info?.audio.channels ?? 2);
   }
 
   #onViewerClosed(id: string, reason: string): void {
@@ -318,10 +392,10 @@ export class Streamer extends EventEmitter<StreamerEvents> {
 
   #armIdleTimer(): void {
     const idle = this.#options.idleTimeoutMs ?? 0;
-    if (idle <= 0 || this.#viewers.size > 0 || this.#idleTimer || this.#stopped) return;
+    if (idle <= 0 || this.viewerCount > 0 || this.#idleTimer || this.#stopped) return;
     this.#idleTimer = setTimeout(() => {
       this.#idleTimer = undefined;
-      if (this.#viewers.size === 0) void this.stop({ reason: `idle for ${Math.round(idle / 1000)} s` });
+      if (this.viewerCount === 0) void this.stop({ reason: `idle for ${Math.round(idle / 1000)} s` });
     }, idle);
   }
 

@@ -4,6 +4,7 @@
  * (exit code 3: the supervisor does not restart it), and when the server goes away (no orphans).
  */
 import { logger, setLogLevel, LOG_LEVELS, type LogLevelName } from "../core/log.ts";
+import { InputPacketFormatError, parseInputPacket } from "../moonlight/input.ts";
 import { NvHttpClient } from "../moonlight/nvhttp.ts";
 import { MoonlightSession } from "../moonlight/session.ts";
 import { isToStreamer, type FromStreamer, type StreamerInit, type ToStreamer } from "./ipc.ts";
@@ -28,6 +29,8 @@ export async function runStreamerWorker(): Promise<number> {
   };
   let streamer: Streamer | undefined;
   const viewers = new Map<string, ReturnType<Streamer["addViewer"]>>();
+  const external = new Map<string, ReturnType<Streamer["addExternalViewer"]>>();
+  let malformedInput = 0;
   let finish!: (code: number) => void;
   const finished = new Promise<number>((resolve) => (finish = resolve));
   let snapshotTimer: ReturnType<typeof setInterval> | undefined;
@@ -61,8 +64,10 @@ export async function runStreamerWorker(): Promise<number> {
     });
     current.on("viewerLeft", (peerId, reason) => {
       viewers.delete(peerId);
+      if (external.delete(peerId)) return; // the server closed it: nothing to report back
       send({ t: "viewerLeft", peerId, reason });
     });
+    current.on("viewerOpen", (peerId) => send({ t: "viewerOpen", peerId }));
     current.on("stopped", (reason) => {
       // The idle policy (or a stop from elsewhere) ended the streamer: the process ends with it.
       void stop(false, reason);
@@ -95,7 +100,38 @@ export async function runStreamerWorker(): Promise<number> {
       case "signal":
         return viewers.get(message.peerId)?.handleSignal(message.message);
       case "removeViewer":
-        return viewers.get(message.peerId)?.close(message.reason);
+        viewers.get(message.peerId)?.close(message.reason);
+        external.get(message.peerId)?.close(message.reason);
+        return;
+      case "addExternalViewer":
+        if (streamer) external.set(message.peerId, streamer.addExternalViewer({ id: message.peerId, viewOnly: message.viewOnly }));
+        return;
+      case "input": {
+        const viewer = external.get(message.peerId);
+        if (!viewer) return;
+        try {
+          viewer.input(parseInputPacket(message.packet));
+        } catch (error) {
+          if (!(error instanceof InputPacketFormatError)) throw error;
+          malformedInput++;
+        }
+        return;
+      }
+      case "mediaTap":
+        streamer?.setMediaTap(
+          message.enabled
+            ? {
+                video: (frame, codec) =>
+                  send({ t: "video", data: frame.data, keyframe: frame.isIdr, codec, frameNumber: frame.frameNumber, captureTimeMs: performance.timeOrigin + frame.arrivalUs / 1000 }),
+                audio: (packet, channels) => {
+                  if (packet.data) send({ t: "audio", data: packet.data, sequence: packet.sequenceNumber, timestampMs: packet.timestamp, channels });
+                },
+              }
+            : undefined,
+        );
+        return;
+      case "requestKeyframe":
+        return streamer?.requestKeyframe(message.waiting);
       case "stop":
         return void stop(message.quitApp, "stopped by the server");
     }

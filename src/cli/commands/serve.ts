@@ -2,7 +2,14 @@
  * `mlstream serve`: the control plane (REST + WebSocket API and web UI) for orchestrators and
  * viewers. Refuses a non-loopback address without an admin token: the API controls input on the
  * host's desktop.
+ *
+ * `serve --demo` also starts a simulated host in this process, pairs it and starts a streamer on
+ * it (see demo.ts), then prints the viewer URL on stdout. Its state lives in a throwaway data dir
+ * unless --data-dir is given.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { isLoopbackHost } from "../../core/config.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { logger } from "../../core/log.ts";
@@ -11,7 +18,10 @@ import { createApp } from "../../server/app.ts";
 import { createMetrics } from "../../server/metrics.ts";
 import { StreamerSupervisor } from "../../server/streamer-supervisor.ts";
 import type { Register } from "../command.ts";
+import { Progress } from "../progress.ts";
+import type { CliContext } from "../context.ts";
 import { VERSION } from "../version.ts";
+import { DEMO_STREAMER_ID, startDemo, type Demo } from "./demo.ts";
 
 const log = logger("serve");
 
@@ -21,48 +31,91 @@ export const registerServe: Register = (cli, bind) => {
     .option("--host <address>", "Listen address (default 127.0.0.1)")
     .option("--port <port>", "Listen port (default 8080; 0 = any free port)")
     .option("--base-path <path>", "Path prefix behind a reverse proxy, e.g. /mlstream")
+    .option("--demo", "Also run a simulated host, paired, with a streamer on its test app; prints the viewer URL")
+    .example("mlstream serve --demo")
     .action(
-      bind(async (ctx, options: { host?: string; port?: string | number; basePath?: string }) => {
+      bind(async (ctx, options: { host?: string; port?: string | number; basePath?: string; demo?: boolean }) => {
         Object.assign(ctx.commandFlags, {
           "server.host": options.host,
           "server.port": options.port,
           "server.base_path": options.basePath,
         });
-        const { config } = ctx;
-        if (!isLoopbackHost(config.server.host) && config.auth.admin_tokens.length === 0) {
-          throw new ConfigError(
-            `config: refusing to listen on ${config.server.host} without an admin token (set MLSTREAM_TOKEN or auth.admin_tokens)`,
-          );
+        // The demo's host and pairing are made afresh each time: keep them out of the real state.
+        const demoDir = options.demo && ctx.options.dataDir === undefined ? mkdtempSync(join(tmpdir(), "mlstream-demo-")) : undefined;
+        if (demoDir) ctx.commandFlags.data_dir = demoDir;
+        try {
+          return await serve(ctx, options.demo === true);
+        } finally {
+          if (demoDir) rmSync(demoDir, { recursive: true, force: true });
         }
-        const hosts = new HostService(ctx.store);
-        const supervisor = new StreamerSupervisor({
-          store: ctx.store,
-          hosts,
-          logLevel: config.log.level,
-          ice: {
-            iceServers: config.webrtc.ice_servers,
-            ...(config.webrtc.port_range_begin ? { portRangeBegin: config.webrtc.port_range_begin } : {}),
-            ...(config.webrtc.port_range_end ? { portRangeEnd: config.webrtc.port_range_end } : {}),
-            ...(config.webrtc.public_ip ? { publicIp: config.webrtc.public_ip } : {}),
-          },
-        });
-        const app = createApp({ config, version: VERSION, services: { hosts, supervisor, metrics: createMetrics(supervisor) } });
-        app.listen({ hostname: config.server.host, port: config.server.port });
-        const server = app.server!;
-        supervisor.restore();
-        const url = `http://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${server.port}${config.server.base_path}/`;
-        log.info(`listening on ${url}`);
-        if (ctx.json) process.stdout.write(`${JSON.stringify({ url, port: server.port })}\n`);
-        await new Promise<void>((resolve) => {
-          const stop = (signal: string) => {
-            log.info(`${signal}: shutting down`);
-            resolve();
-          };
-          process.once("SIGINT", () => stop("SIGINT"));
-          process.once("SIGTERM", () => stop("SIGTERM"));
-        });
-        await supervisor.shutdown();
-        await app.stop(true);
       }),
     );
 };
+
+async function serve(ctx: CliContext, demoMode: boolean): Promise<void> {
+  const { config } = ctx;
+  if (!isLoopbackHost(config.server.host) && config.auth.admin_tokens.length === 0) {
+    throw new ConfigError(
+      `config: refusing to listen on ${config.server.host} without an admin token (set MLSTREAM_TOKEN or auth.admin_tokens)`,
+    );
+  }
+  const hosts = new HostService(ctx.store);
+  const supervisor = new StreamerSupervisor({
+    store: ctx.store,
+    hosts,
+    logLevel: config.log.level,
+    fallbackAfterMs: config.viewers.fallback_after_ms,
+    wsMaxBufferedBytes: config.viewers.ws_max_buffered_kb * 1024,
+    ice: {
+      iceServers: config.webrtc.ice_servers,
+      ...(config.webrtc.port_range_begin ? { portRangeBegin: config.webrtc.port_range_begin } : {}),
+      ...(config.webrtc.port_range_end ? { portRangeEnd: config.webrtc.port_range_end } : {}),
+      ...(config.webrtc.public_ip ? { publicIp: config.webrtc.public_ip } : {}),
+    },
+  });
+  const app = createApp({ config, version: VERSION, services: { hosts, supervisor, metrics: createMetrics(supervisor) } });
+  app.listen({ hostname: config.server.host, port: config.server.port });
+  const server = app.server!;
+  supervisor.restore();
+  const url = `http://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${server.port}${config.server.base_path}/`;
+  log.info(`listening on ${url}`);
+  let stopping: string | undefined;
+  let wake = () => {};
+  const stop = (signal: string) => {
+    stopping ??= signal;
+    wake();
+  };
+  const onInt = () => stop("SIGINT");
+  const onTerm = () => stop("SIGTERM");
+  process.once("SIGINT", onInt);
+  process.once("SIGTERM", onTerm);
+  let demo: Demo | undefined;
+  try {
+    if (demoMode) {
+      const progress = new Progress({ quiet: ctx.json });
+      try {
+        demo = await startDemo({ hosts, supervisor }, progress);
+      } catch (error) {
+        progress.stop();
+        throw error;
+      }
+      const viewerUrl = `${url}view/${DEMO_STREAMER_ID}`;
+      const s = demo.streamer.stream;
+      progress.done(`demo: ${demo.streamer.app.title} from a simulated host${s ? ` (${s.width}x${s.height}@${s.fps} ${s.codec})` : ""} is live`);
+      if (ctx.json) process.stdout.write(`${JSON.stringify({ url, port: server.port, viewer_url: viewerUrl, streamer: DEMO_STREAMER_ID })}\n`);
+      else {
+        process.stdout.write(`${viewerUrl}\n`);
+        const server_ = url === "http://127.0.0.1:8080/" ? "" : ` --server ${url.replace(/\/$/, "")}`;
+        process.stderr.write(`open ${viewerUrl} in a browser, or watch from a terminal: mlstream join ${DEMO_STREAMER_ID}${server_}  (Ctrl-C stops the demo)\n`);
+      }
+    } else if (ctx.json) process.stdout.write(`${JSON.stringify({ url, port: server.port })}\n`);
+    if (!stopping) await new Promise<void>((resolve) => (wake = resolve));
+    log.info(`${stopping}: shutting down`);
+  } finally {
+    process.off("SIGINT", onInt);
+    process.off("SIGTERM", onTerm);
+    await demo?.close();
+    await supervisor.shutdown();
+    await app.stop(true);
+  }
+}

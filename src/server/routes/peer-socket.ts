@@ -1,16 +1,18 @@
 /**
- * WS /api/streamers/{id}/peer: signaling for one viewer (docs/signaling.md). On open the server
- * says hello (peer id, role, ICE servers for the browser), then the streamer sends its offer,
- * stream info and status; the viewer answers and trickles candidates. Closing the socket leaves
- * the stream (the input the viewer held is released). A viewer rejoins by opening a new socket.
+ * WS /api/streamers/{id}/peer: signaling for one viewer (docs/signaling.md), and its media when
+ * it uses the WebSocket transport (docs/ws-media.md). On open the server says hello (peer id,
+ * role, transport, ICE servers for the browser); then either the streamer sends its WebRTC offer,
+ * or — transport "websocket", or "auto" once WebRTC failed — media arrives as binary frames on
+ * this socket. Closing the socket leaves the stream (the input the viewer held is released).
  */
 import { Elysia, t } from "elysia";
 import { logger } from "../../core/log.ts";
 import { iceServersFromCommand, toBrowserIceServer, type BrowserIceServer } from "../../peer/ice-servers.ts";
 import { parseViewerSignal, SignalFormatError, type ServerSignal } from "../../peer/signaling.ts";
+import { parseWsMedia, serializePing, WsMediaFormatError } from "../../peer/ws-media.ts";
 import type { Role } from "../auth.ts";
 import { HttpError } from "../http-error.ts";
-import { CLOSE_STREAMER_GONE, type StreamerSupervisor } from "../streamer-supervisor.ts";
+import { CLOSE_STREAMER_GONE, type StreamerSupervisor, type TransportChoice } from "../streamer-supervisor.ts";
 
 const log = logger("peer-ws");
 
@@ -18,7 +20,11 @@ export interface PeerSocketOptions {
   supervisor: StreamerSupervisor;
   iceServers: string[];
   iceServersCommand: string;
+  /** Used when the viewer does not say (`?transport=`). */
+  defaultTransport: TransportChoice;
 }
+
+const TRANSPORTS = new Set<TransportChoice>(["auto", "webrtc", "websocket"]);
 
 export function peerSocketRoute(options: PeerSocketOptions) {
   const { supervisor } = options;
@@ -39,23 +45,36 @@ export function peerSocketRoute(options: PeerSocketOptions) {
   };
 
   return new Elysia().ws("/api/streamers/:id/peer", {
-    query: t.Object({ access_token: t.Optional(t.String()), view_only: t.Optional(t.String()) }),
+    query: t.Object({ access_token: t.Optional(t.String()), view_only: t.Optional(t.String()), transport: t.Optional(t.String()) }),
     async open(ws) {
       const role = (ws.data as unknown as { role: Role }).role;
       const streamerId = ws.data.params.id;
       const viewOnly = role === "view-only" || ws.data.query.view_only === "1" || ws.data.query.view_only === "true";
-      const send = (message: ServerSignal) => ws.send(JSON.stringify(message));
+      const send = (message: ServerSignal) => void ws.send(JSON.stringify(message));
+      const asked = ws.data.query.transport as TransportChoice | undefined;
+      if (asked !== undefined && !TRANSPORTS.has(asked)) {
+        send({ type: "error", error: "invalid_request", message: "transport must be auto, webrtc or websocket" });
+        ws.close(1008, "bad transport");
+        return;
+      }
+      const transport = asked ?? options.defaultTransport;
       try {
         const ice = await browserIce();
         const peerId = supervisor.addPeer(streamerId, {
           viewOnly,
-          ...(ice.perViewer ? { iceServers: ice.urls } : {}),
+          transport,
+          socket: {
+            sendBinary: (data) => ws.raw.sendBinary(data),
+            // Bun's ServerWebSocket has it; Elysia's type does not say so.
+            getBufferedAmount: () => (ws.raw as unknown as { getBufferedAmount(): number }).getBufferedAmount(),
+          },
           send,
           disconnect: (code, reason) => ws.close(code, reason),
+          ...(ice.perViewer ? { iceServers: ice.urls } : {}),
         });
         peers.set(ws.id, { streamerId, peerId });
-        // Sent before the streamer's offer can arrive (that takes an IPC round trip).
-        send({ type: "hello", peerId, role: viewOnly ? "view-only" : "viewer", transport: "webrtc", iceServers: ice.browser });
+        // Sent before the streamer's offer (an IPC round trip away) or the first media frame.
+        send({ type: "hello", peerId, role: viewOnly ? "view-only" : "viewer", transport: transport === "websocket" ? "websocket" : "webrtc", iceServers: ice.browser });
       } catch (error) {
         const mapped = error instanceof HttpError ? error : new HttpError(500, "internal", (error as Error).message);
         send({ type: "error", error: mapped.code, message: mapped.message });
@@ -65,8 +84,22 @@ export function peerSocketRoute(options: PeerSocketOptions) {
     message(ws, raw) {
       const peer = peers.get(ws.id);
       if (!peer) return;
+      if (raw instanceof Uint8Array) {
+        // Binary: input and pings of the WebSocket transport.
+        try {
+          const message = parseWsMedia(raw);
+          if (message.type === "input") supervisor.input(peer.streamerId, peer.peerId, message.packet);
+          else if (message.type === "ping") ws.raw.sendBinary(serializePing("pong", message.clockMs));
+        } catch (error) {
+          if (!(error instanceof WsMediaFormatError)) throw error;
+          ws.send(JSON.stringify({ type: "error", error: "bad_message", message: error.message } satisfies ServerSignal));
+        }
+        return;
+      }
       try {
-        supervisor.signal(peer.streamerId, peer.peerId, parseViewerSignal(raw));
+        const signal = parseViewerSignal(raw);
+        if (signal.type === "transport") supervisor.switchTransport(peer.streamerId, peer.peerId);
+        else supervisor.signal(peer.streamerId, peer.peerId, signal);
       } catch (error) {
         const reason = error instanceof SignalFormatError ? error.message : "bad message";
         ws.send(JSON.stringify({ type: "error", error: "bad_message", message: reason } satisfies ServerSignal));

@@ -20,7 +20,7 @@ function page(depth: number): Response {
     headers: {
       "content-type": "text/html; charset=utf-8",
       "cache-control": "no-cache",
-      // The player needs camera-free autoplay only; keep the page out of frames elsewhere.
+      // Input goes to a real desktop: no other site may frame the player and steer clicks into it.
       "x-frame-options": "SAMEORIGIN",
       "referrer-policy": "no-referrer",
     },
@@ -44,5 +44,6 @@ export function webRoutes() {
     })
     .get("/view/:id", () => page(1))
     .get("/assets/app.js", ({ request }) => asset(assets.js, "text/javascript; charset=utf-8", request))
+    .get("/assets/app.js.map", ({ request }) => asset(assets.map, "application/json", request))
     .get("/assets/style.css", ({ request }) => asset(assets.css, "text/css; charset=utf-8", request));
 }
