@@ -119,8 +119,9 @@ export class ApiClient {
     return this.request("POST", "/api/streamers", body);
   }
 
+  /** Stopping waits for the streamer's process to end (the server allows it 10 s): give it longer. */
   async stopStreamer(id: string, options: { quit?: boolean } = {}): Promise<void> {
-    await this.request("DELETE", `/api/streamers/${encodeURIComponent(id)}${options.quit ? "?quit=1" : ""}`);
+    await this.request("DELETE", `/api/streamers/${encodeURIComponent(id)}${options.quit ? "?quit=1" : ""}`, undefined, { timeoutMs: Math.max(this.#timeoutMs, 30_000) });
   }
 
   peers(id: string): Promise<ViewerInfo[]> {
@@ -132,19 +133,20 @@ export class ApiClient {
   }
 
   /** One request; resolves to the parsed JSON body (undefined for 204). */
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async request<T>(method: string, path: string, body?: unknown, options: { timeoutMs?: number } = {}): Promise<T> {
     const url = `${this.server}${path}`;
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     let response: Response;
     try {
       response = await fetch(url, {
         method,
         headers: { accept: "application/json", ...this.authHeaders, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(this.#timeoutMs),
+        signal: AbortSignal.timeout(timeoutMs),
         redirect: "error",
       });
     } catch (error) {
-      throw this.#networkError(error);
+      throw this.#networkError(error, timeoutMs);
     }
     if (response.status === 204) return undefined as T;
     const text = await response.text();
@@ -169,9 +171,9 @@ export class ApiClient {
     return parsed as T;
   }
 
-  #networkError(error: unknown): ApiError {
+  #networkError(error: unknown, timeoutMs: number): ApiError {
     const err = error as { name?: string; code?: string; message?: string };
-    if (err?.name === "TimeoutError") return new ApiError("unreachable", 0, "timeout", `the server at ${this.server} did not answer within ${this.#timeoutMs / 1000} s`);
+    if (err?.name === "TimeoutError") return new ApiError("unreachable", 0, "timeout", `the server at ${this.server} did not answer within ${timeoutMs / 1000} s`);
     const code = err?.code ?? "";
     const why = code === "ConnectionRefused" || code === "ECONNREFUSED" ? "connection refused" : (err?.message ?? String(error));
     return new ApiError("unreachable", 0, code || "unreachable", `cannot reach the server at ${this.server} (${why}): is 'mlstream serve' running? (--server URL or MLSTREAM_CLIENT_SERVER)`);

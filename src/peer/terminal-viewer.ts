@@ -15,6 +15,7 @@
  */
 import { EventEmitter } from "node:events";
 import { closeSync, openSync, writeSync } from "node:fs";
+import nodeDataChannel from "node-datachannel";
 import type { InputPacket } from "../moonlight/input.ts";
 import { createOggOpusFile } from "./ogg-opus-writer.ts";
 import type { ServerSignal, StreamerStatus, StreamInfo } from "./signaling.ts";
@@ -522,6 +523,14 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
     this.#failure = error;
     for (const waiter of this.#waiters.splice(0)) waiter.reject(error);
   }
+}
+
+/**
+ * Stops libdatachannel's threads so that a one-shot process (`mlstream join`) can exit. Closes
+ * every peer connection of the process: never call it where other peers live.
+ */
+export function shutdownWebRtc(): void {
+  nodeDataChannel.cleanup();
 }
 
 function round(value: number, digits: number): number {

@@ -36,7 +36,7 @@ export class WsMediaFormatError extends Error {
 }
 
 /** Writes a video frame message: one allocation (header + payload), one copy of the payload. */
-export function serializeVideo(data: Uint8Array, keyframe: boolean, codec: WsCodec, frameNumber: number, captureTimeMs: number): Uint8Array {
+export function serializeVideo(data: Uint8Array, keyframe: boolean, codec: WsCodec, frameNumber: number, captureTimeMs: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(WS_HEADER_BYTES + data.length);
   const view = new DataView(out.buffer);
   out[0] = WsMediaType.video;
@@ -49,7 +49,7 @@ export function serializeVideo(data: Uint8Array, keyframe: boolean, codec: WsCod
   return out;
 }
 
-export function serializeAudio(data: Uint8Array, channels: number, sequence: number, timestampMs: number): Uint8Array {
+export function serializeAudio(data: Uint8Array, channels: number, sequence: number, timestampMs: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(WS_HEADER_BYTES + data.length);
   const view = new DataView(out.buffer);
   out[0] = WsMediaType.audio;
@@ -60,14 +60,14 @@ export function serializeAudio(data: Uint8Array, channels: number, sequence: num
   return out;
 }
 
-export function serializeInput(packet: Uint8Array): Uint8Array {
+export function serializeInput(packet: Uint8Array): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(INPUT_HEADER_BYTES + packet.length);
   out[0] = WsMediaType.input;
   out.set(packet, INPUT_HEADER_BYTES);
   return out;
 }
 
-export function serializePing(type: "ping" | "pong", clockMs: number): Uint8Array {
+export function serializePing(type: "ping" | "pong", clockMs: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(WS_HEADER_BYTES);
   out[0] = type === "ping" ? WsMediaType.ping : WsMediaType.pong;
   new DataView(out.buffer).setFloat64(8, clockMs);

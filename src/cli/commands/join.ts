@@ -4,9 +4,10 @@
  * test the input path, and prints one JSON summary with --json. A join that does not reach a first
  * frame exits 1 naming the stage that failed (signaling, ice, dtls, media, keyframe).
  */
+import { isLoopbackHost } from "../../core/config.ts";
 import { UsageError } from "../../core/errors.ts";
 import { KeyModifier, type InputPacket } from "../../moonlight/input.ts";
-import { formatStatusLine, JoinError, TerminalViewer, type JoinMilestones, type JoinSummary } from "../../peer/terminal-viewer.ts";
+import { formatStatusLine, JoinError, shutdownWebRtc, TerminalViewer, type JoinMilestones, type JoinSummary } from "../../peer/terminal-viewer.ts";
 import { parseJoinTarget } from "../api-client.ts";
 import type { Register } from "../command.ts";
 import { EXIT_FAILURE, EXIT_OK } from "../exit-codes.ts";
@@ -114,7 +115,7 @@ export const registerJoin: Register = (cli, bind) => {
     .option("--key <key>", "Press a key once connected: A, enter, F5, ctrl+c, 0x41 (repeatable)")
     .option("--type <text>", "Type this text once connected")
     .option("--view-only", "Join without input")
-    .option("--bind <address>", "Local address for ICE, e.g. 127.0.0.1")
+    .option("--bind <address>", "Local address for ICE (default: 127.0.0.1 when the server is on loopback, else every interface)")
     .option(...SERVER_OPTION)
     .example("mlstream join demo --duration 5 --json")
     .example("mlstream join http://127.0.0.1:8080/view/demo --record out.h264")
@@ -133,6 +134,8 @@ export const registerJoin: Register = (cli, bind) => {
           throw new UsageError((error as Error).message);
         }
         const client = apiClient(ctx, options.server ?? parsed.server);
+        // A server on this machine: keep ICE on loopback too (the default gathers every interface).
+        const bindAddress = options.bind !== undefined ? String(options.bind) : isLoopbackHost(new URL(client.server).hostname) ? "127.0.0.1" : undefined;
         const headers = parsed.token ? { authorization: `Bearer ${parsed.token}` } : client.authHeaders;
         const viewer = new TerminalViewer({
           url: client.peerSocketUrl(parsed.streamerId, { viewOnly: options.viewOnly === true }),
@@ -140,7 +143,7 @@ export const registerJoin: Register = (cli, bind) => {
           timeoutMs: timeoutS * 1000,
           ...(options.record ? { recordVideo: String(options.record) } : {}),
           ...(options.recordAudio ? { recordAudio: String(options.recordAudio) } : {}),
-          ...(options.bind ? { bindAddress: String(options.bind) } : {}),
+          ...(bindAddress ? { bindAddress } : {}),
         });
         const tty = process.stderr.isTTY === true && !ctx.json;
         const progress = new Progress({ quiet: ctx.json });
@@ -148,8 +151,11 @@ export const registerJoin: Register = (cli, bind) => {
         viewer.on("milestone", (name) => {
           if (name !== "first_frame" && name !== "input_ready") progress.update(MILESTONE_TEXT[name]);
         });
+        let lastStatus = "";
         viewer.on("status", (status, detail) => {
-          if (status !== "live") progress.note(`streamer ${status}${detail ? `: ${detail}` : ""}`);
+          const line = `streamer ${status}${detail ? `: ${detail}` : ""}`;
+          if (status !== "live" && line !== lastStatus) progress.note(line);
+          lastStatus = line;
         });
 
         let interrupted = false;
@@ -202,8 +208,8 @@ export const registerJoin: Register = (cli, bind) => {
           }
           if (tty) process.stderr.write("\r\x1b[2K");
           const ended = viewer.ended;
-          viewer.close();
           const summary = viewer.summary(parsed.streamerId);
+          viewer.close();
           if (ctx.json) printJson(summary);
           else process.stdout.write(`${summaryLine(summary)}\n`);
           if (ended && !interrupted) {
@@ -220,6 +226,7 @@ export const registerJoin: Register = (cli, bind) => {
           process.off("SIGTERM", onSignal);
           viewer.close();
           progress.stop();
+          shutdownWebRtc();
         }
       }),
     );

@@ -35,7 +35,7 @@ function streamText(view: StreamerView): string {
   const s = view.stream;
   if (s) return `${s.width}x${s.height}@${s.fps} ${s.codec}`;
   const w = view.settings;
-  return `${w.width}x${w.height}@${w.fps} ${w.codecs.join("/")}`;
+  return `${w.width}x${w.height}@${w.fps} ${(w.codecs ?? ["h264"]).join("/")}`;
 }
 
 function since(iso: string): string {
@@ -78,7 +78,8 @@ interface StartOptions {
 }
 
 function viewerRow(streamer: string | undefined, v: ViewerInfo): (string | number | null)[] {
-  const row = [v.id, v.role, v.state, since(v.connected_at), v.stats.framesSent, v.stats.rtt_ms >= 0 ? `${v.stats.rtt_ms} ms` : "-"];
+  const stats = v.stats as { framesSent?: number; rtt_ms?: number };
+  const row = [v.id, v.role, v.transport, v.state, since(v.connected_at), stats.framesSent ?? null, stats.rtt_ms !== undefined && stats.rtt_ms >= 0 ? `${stats.rtt_ms} ms` : null];
   return streamer === undefined ? row : [streamer, ...row];
 }
 
@@ -180,12 +181,12 @@ export const registerStreamers: Register = (cli, bind) => {
             if (id !== undefined) {
               const viewers = await client.peers(String(id));
               if (ctx.json) return printJson(viewers);
-              return printTable(["peer", "role", "state", "connected", "frames", "rtt"], viewers.map((v) => viewerRow(undefined, v)), `no viewers on ${id}`);
+              return printTable(["peer", "role", "transport", "state", "connected", "frames sent", "rtt"], viewers.map((v) => viewerRow(undefined, v)), `no viewers on ${id}`);
             }
             const streamers = await client.streamers();
             if (ctx.json) return printJson(streamers.flatMap((s) => s.viewers.map((v) => ({ streamer: s.id, ...v }))));
             printTable(
-              ["streamer", "peer", "role", "state", "connected", "frames", "rtt"],
+              ["streamer", "peer", "role", "transport", "state", "connected", "frames sent", "rtt"],
               streamers.flatMap((s) => s.viewers.map((v) => viewerRow(s.id, v))),
               "no viewers",
             );

@@ -1,0 +1,102 @@
+/** One host's apps with their box art; choosing one opens the stream settings, then starts a streamer. */
+import type { AppJson, CreateStreamer, HostJson } from "../lib/api.ts";
+import { h, render } from "../lib/dom.ts";
+import type { Cleanup, PageContext } from "./admin.ts";
+
+const RESOLUTIONS = [
+  [1280, 720],
+  [1920, 1080],
+  [2560, 1440],
+  [3840, 2160],
+] as const;
+const FPS = [30, 60, 90, 120];
+
+export function appsPage(context: PageContext, hostId: string): Cleanup {
+  const { api, main } = context;
+  const title = h("h2", null, "Apps");
+  const grid = h("div", { className: "apps" });
+  const settings = h("div");
+  render(main, h("p", null, h("a", { href: "#/hosts" }, "← Hosts")), title, settings, grid);
+  let closed = false;
+
+  void (async () => {
+    try {
+      const [hosts, apps] = await Promise.all([api.hosts(), api.apps(hostId)]);
+      if (closed) return;
+      const host = hosts.find((x) => x.id === hostId);
+      title.textContent = `Apps on ${host?.name ?? hostId}`;
+      render(grid, ...apps.map((app) => appCard(app, () => showSettings(host, app))));
+      if (apps.length === 0) render(grid, h("p", { className: "muted" }, "The host lists no apps."));
+    } catch (error) {
+      if (!closed) context.fail(error);
+    }
+  })();
+
+  function appCard(app: AppJson, onclick: () => void): HTMLElement {
+    return h(
+      "button",
+      { className: "app", type: "button", onclick, dataset: { appId: String(app.id) } },
+      h("img", { src: api.boxArtUrl(hostId, app.id), alt: "", loading: "lazy" }),
+      h("span", null, app.title),
+    );
+  }
+
+  function showSettings(host: HostJson | undefined, app: AppJson): void {
+    const resolution = h("select", { name: "resolution" }, ...RESOLUTIONS.map(([w, hh]) => h("option", { value: `${w}x${hh}` }, `${w}×${hh}`)));
+    const fps = h("select", { name: "fps" }, ...FPS.map((f) => h("option", { value: String(f), selected: f === 60 }, `${f} fps`)));
+    const bitrate = h("input", { name: "bitrate", type: "number", min: "500", max: "500000", step: "500", value: "10000" });
+    const codecs = host?.codecs?.length ? host.codecs : ["h264"];
+    // Browsers decode H.264 everywhere; HEVC and AV1 only where the platform has a decoder.
+    const codec = h("select", { name: "codec" }, ...["h264", "hevc", "av1"].map((c) => h("option", { value: c, disabled: !codecs.includes(c) }, c.toUpperCase())));
+    const id = h("input", { name: "id", placeholder: "(generated)", pattern: "[A-Za-z0-9][A-Za-z0-9._\\-]*", maxLength: 64 });
+    const error = h("div", { className: "error" });
+    const form = h(
+      "form",
+      {
+        className: "settings",
+        onsubmit: async (event: SubmitEvent) => {
+          event.preventDefault();
+          error.textContent = "";
+          const [width, height] = resolution.value.split("x").map(Number) as [number, number];
+          const body: CreateStreamer = {
+            host: hostId,
+            app: app.id,
+            width,
+            height,
+            fps: Number(fps.value),
+            bitrate_kbps: Number(bitrate.value),
+            codec: codec.value as CreateStreamer["codec"],
+            ...(id.value.trim() ? { id: id.value.trim() } : {}),
+          };
+          const submit = form.querySelector<HTMLButtonElement>("button[type=submit]")!;
+          submit.disabled = true;
+          try {
+            await api.createStreamer(body);
+            location.hash = "#/streamers";
+          } catch (e) {
+            error.textContent = (e as Error).message;
+            submit.disabled = false;
+          }
+        },
+      },
+      h("label", null, "Resolution"),
+      resolution,
+      h("label", null, "Frame rate"),
+      fps,
+      h("label", null, "Bitrate (kbps)"),
+      bitrate,
+      h("label", null, "Codec"),
+      codec,
+      h("label", null, "Streamer id"),
+      id,
+      h("span"),
+      h("div", { className: "row" }, h("button", { className: "primary", type: "submit" }, "Start streamer"), h("button", { type: "button", onclick: () => render(settings) }, "Cancel")),
+    );
+    render(settings, h("div", { className: "card" }, h("h3", null, `Stream “${app.title}”`), form, error));
+    settings.scrollIntoView({ block: "nearest" });
+  }
+
+  return () => {
+    closed = true;
+  };
+}

@@ -1,0 +1,251 @@
+/**
+ * One viewer's link to a streamer (docs/signaling.md): the signaling WebSocket and, per server
+ * offer, a fresh RTCPeerConnection. The server always offers; this side answers and trickles its
+ * candidates. A second `offer` on the same socket (the streamer's process restarted) replaces the
+ * peer connection. Dropped links come back by themselves, as the close code says:
+ * 4001 kicked → stop; 4004 streamer gone → wait until `waitForStreamer` says it is back;
+ * 4010 peer connection failed → reconnect at once; anything else → back-off.
+ *
+ * The current stage is always named (signaling, ICE, DTLS, media), so a link that hangs says
+ * where.
+ */
+import type { ServerSignal, StreamInfo, StreamerStatus, ViewerSignal } from "../../src/peer/signaling.ts";
+import { BackoffPolicy, type ReconnectPolicy } from "./reconnect-policy.ts";
+import { adaptOfferToReceiver, receivableH264Profiles } from "./sdp.ts";
+
+export const CLOSE_KICKED = 4001;
+export const CLOSE_STREAMER_GONE = 4004;
+export const CLOSE_PEER_FAILED = 4010;
+
+const PLAYOUT_DELAY_URI = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay";
+/** No offer this long after the socket opened, or no ICE connection this long after answering. */
+const STAGE_TIMEOUT_MS = 15_000;
+
+export interface ConnectionCallbacks {
+  /** Human-readable state for the player's status line ("" once playing). */
+  stage(text: string): void;
+  hello(role: "viewer" | "view-only"): void;
+  /** A new peer connection replaced the previous one (undefined: none now). */
+  peerConnection(pc: RTCPeerConnection | undefined): void;
+  track(event: RTCTrackEvent): void;
+  dataChannel(channel: RTCDataChannel): void;
+  stream(info: StreamInfo): void;
+  status(status: StreamerStatus, detail?: string): void;
+  /** The connection will not come back by itself (kicked, or given up). */
+  ended(reason: string): void;
+}
+
+export interface ConnectionOptions {
+  /** ws(s):// URL of `api/streamers/<id>/peer`, token and view_only included. */
+  url: string;
+  callbacks: ConnectionCallbacks;
+  policy?: ReconnectPolicy;
+  /** Resolves when a streamer that was gone (4004) may be back; rejects to give up. */
+  waitForStreamer(): Promise<void>;
+}
+
+export class ViewerConnection {
+  readonly #options: ConnectionOptions;
+  readonly #policy: ReconnectPolicy;
+  #ws: WebSocket | undefined;
+  #pc: RTCPeerConnection | undefined;
+  #iceServers: RTCIceServer[] = [];
+  #pendingCandidates: RTCIceCandidateInit[] = [];
+  #attempt = 0;
+  #endReason = "";
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #stageTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+
+  constructor(options: ConnectionOptions) {
+    this.#options = options;
+    this.#policy = options.policy ?? new BackoffPolicy();
+  }
+
+  get peerConnection(): RTCPeerConnection | undefined {
+    return this.#pc;
+  }
+
+  connect(): void {
+    if (this.#closed) return;
+    clearTimeout(this.#timer);
+    this.#endReason = "";
+    this.#stage("signaling: connecting");
+    const ws = new WebSocket(this.#options.url);
+    this.#ws = ws;
+    ws.onopen = () => {
+      this.#stage("signaling: waiting for the offer");
+      this.#watchStage("signaling: no offer from the server");
+    };
+    ws.onmessage = (event) => {
+      if (ws !== this.#ws) return;
+      let message: ServerSignal;
+      try {
+        message = JSON.parse(String(event.data)) as ServerSignal;
+      } catch {
+        return;
+      }
+      void this.#onSignal(message).catch((error: unknown) => {
+        console.error("mlstream: signaling", error);
+        this.#stage(`signaling: ${(error as Error).message}`);
+      });
+    };
+    ws.onclose = (event) => {
+      if (ws !== this.#ws) return;
+      this.#ws = undefined;
+      this.#onClose(event.code, event.reason);
+    };
+  }
+
+  /** Asks for a keyframe (the decoder lost its reference, e.g. after the tab was hidden). */
+  requestKeyframe(): void {
+    this.#send({ type: "keyframe" });
+  }
+
+  /** Media flows: the next drop starts its back-off from the beginning. */
+  markHealthy(): void {
+    this.#attempt = 0;
+    clearTimeout(this.#stageTimer);
+  }
+
+  /** Leaves the stream for good (page closed). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    clearTimeout(this.#stageTimer);
+    this.#send({ type: "leave" });
+    const ws = this.#ws;
+    this.#ws = undefined;
+    ws?.close(1000, "leave");
+    this.#replacePeer(undefined);
+  }
+
+  #send(message: ViewerSignal): void {
+    if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify(message));
+  }
+
+  #stage(text: string): void {
+    this.#options.callbacks.stage(text);
+  }
+
+  #watchStage(text: string): void {
+    clearTimeout(this.#stageTimer);
+    this.#stageTimer = setTimeout(() => this.#stage(text), STAGE_TIMEOUT_MS);
+  }
+
+  async #onSignal(message: ServerSignal): Promise<void> {
+    const { callbacks } = this.#options;
+    switch (message.type) {
+      case "hello":
+        this.#iceServers = (message.iceServers ?? []).map((s) => ({ urls: s.urls, ...(s.username ? { username: s.username, credential: s.credential ?? "" } : {}) }));
+        callbacks.hello(message.role);
+        return;
+      case "offer":
+        await this.#answer(message.sdp);
+        return;
+      case "candidate": {
+        const init: RTCIceCandidateInit = { candidate: message.candidate, sdpMid: message.mid };
+        if (!message.candidate) return;
+        if (this.#pc?.remoteDescription) await this.#pc.addIceCandidate(init).catch((e: unknown) => console.warn("mlstream: candidate", e));
+        else this.#pendingCandidates.push(init);
+        return;
+      }
+      case "stream":
+        callbacks.stream(message.info);
+        return;
+      case "status":
+        callbacks.status(message.status, message.detail);
+        return;
+      case "error":
+        console.warn(`mlstream: server says ${message.error}: ${message.message}`);
+        return;
+      case "end":
+        this.#endReason = message.reason;
+        return;
+    }
+  }
+
+  async #answer(sdp: string): Promise<void> {
+    this.#stage("signaling: answering");
+    const pc = new RTCPeerConnection({ iceServers: this.#iceServers, bundlePolicy: "max-bundle" });
+    this.#replacePeer(pc);
+    const { callbacks } = this.#options;
+    pc.ontrack = (event) => pc === this.#pc && callbacks.track(event);
+    pc.ondatachannel = (event) => pc === this.#pc && callbacks.dataChannel(event.channel);
+    pc.onicecandidate = (event) => {
+      if (pc !== this.#pc || !event.candidate?.candidate) return;
+      this.#send({ type: "candidate", candidate: event.candidate.candidate, mid: event.candidate.sdpMid ?? "0" });
+    };
+    pc.oniceconnectionstatechange = () => {
+      if (pc !== this.#pc) return;
+      if (pc.iceConnectionState === "checking") this.#stage("ICE: checking");
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc !== this.#pc) return;
+      switch (pc.connectionState) {
+        case "connecting":
+          this.#stage(pc.iceConnectionState === "connected" ? "DTLS: handshaking" : "ICE: checking");
+          break;
+        case "connected":
+          this.#stage("media: waiting for the first frame");
+          this.#watchStage("media: connected, but no video (keyframe?)");
+          break;
+        case "failed":
+          // The server notices too and closes with 4010; do not wait for it.
+          this.#stage("ICE/DTLS: connection failed");
+          this.#ws?.close(1000, "peer connection failed");
+          break;
+      }
+    };
+    const adapted = adaptOfferToReceiver(sdp, receivableH264Profiles());
+    if (adapted.changed.length > 0) console.info(`mlstream: H.264 profile read as High 4:4:4 Predictive for this browser (${adapted.changed.join(", ")})`);
+    await pc.setRemoteDescription({ type: "offer", sdp: adapted.sdp });
+    for (const candidate of this.#pendingCandidates.splice(0)) await pc.addIceCandidate(candidate).catch(() => {});
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    const local = pc.localDescription?.sdp ?? answer.sdp ?? "";
+    // Without it Chrome's jitter buffer grows over a session (docs/field-notes.md); never munge it away.
+    if (sdp.includes(PLAYOUT_DELAY_URI) && !local.includes(PLAYOUT_DELAY_URI)) console.warn("mlstream: the answer lost the playout-delay extension");
+    this.#send({ type: "answer", sdp: local });
+    this.#stage("ICE: checking");
+    this.#watchStage("ICE: no connection (a firewall or missing TURN server?)");
+  }
+
+  #replacePeer(pc: RTCPeerConnection | undefined): void {
+    const old = this.#pc;
+    this.#pc = pc;
+    this.#pendingCandidates = [];
+    if (old) {
+      old.ontrack = old.ondatachannel = old.onicecandidate = old.onconnectionstatechange = old.oniceconnectionstatechange = null;
+      old.close();
+    }
+    this.#options.callbacks.peerConnection(pc);
+  }
+
+  #onClose(code: number, reason: string): void {
+    clearTimeout(this.#stageTimer);
+    this.#replacePeer(undefined);
+    if (this.#closed) return;
+    const why = this.#endReason || reason || `code ${code}`;
+    if (code === CLOSE_KICKED) {
+      this.#stage(`ended: ${why}`);
+      this.#options.callbacks.ended(why);
+      return;
+    }
+    if (code === CLOSE_STREAMER_GONE) {
+      this.#stage(`stream unavailable: ${why}; waiting for it to come back`);
+      this.#options
+        .waitForStreamer()
+        .then(() => this.connect())
+        .catch(() => this.#options.callbacks.ended(why));
+      return;
+    }
+    // A failed peer connection gets one immediate retry (a fresh socket, a fresh offer); after that,
+    // and for network blips, back off.
+    const attempt = ++this.#attempt;
+    const delay = code === CLOSE_PEER_FAILED && attempt === 1 ? 0 : this.#policy.delayMs(attempt);
+    this.#stage(`reconnecting in ${(delay / 1000).toFixed(1)} s (${why})`);
+    this.#timer = setTimeout(() => this.connect(), delay);
+  }
+}

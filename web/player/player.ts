@@ -1,0 +1,341 @@
+/**
+ * The player: one streamer's video and audio in a `<video>`, the stats overlay, and — unless the
+ * viewer is view-only — keyboard, mouse, touch, gamepad and clipboard input to the host.
+ *
+ * Latency: every receiver gets `jitterBufferTarget = 0` and `playoutDelayHint = 0`, and the
+ * server's playout-delay RTP extension stays negotiated (docs/field-notes.md: without all three,
+ * Chrome's jitter buffer creeps up over a session).
+ * Autoplay: the video starts muted (browsers allow that); the first click or key unmutes it.
+ */
+import type { InputPacket } from "../../src/moonlight/input.ts";
+import type { StreamInfo, StreamerStatus } from "../../src/peer/signaling.ts";
+import { h } from "../lib/dom.ts";
+import { ViewerConnection } from "./connection.ts";
+import { GamepadCapture } from "./gamepad.ts";
+import { InputSender } from "./input-sender.ts";
+import { KeyboardCapture } from "./keyboard.ts";
+import { MouseCapture, type MouseMode } from "./mouse.ts";
+import type { ReconnectPolicy } from "./reconnect-policy.ts";
+import { formatStats, StatsSampler, type PlayerStats } from "./stats.ts";
+import { utf8Chunks } from "./text.ts";
+import { TouchCapture } from "./touch.ts";
+
+export interface PlayerOptions {
+  /** ws(s):// URL of the streamer's peer socket (token and view_only included). */
+  signalingUrl: string;
+  /** The user asked for view-only (`?view_only=1`); the server may also make us view-only. */
+  viewOnly: boolean;
+  /** Resolves when a stopped streamer is back (see ViewerConnection). */
+  waitForStreamer(): Promise<void>;
+  policy?: ReconnectPolicy;
+}
+
+interface InputCaptures {
+  keyboard: KeyboardCapture;
+  mouse: MouseCapture;
+  touch: TouchCapture;
+  gamepads: GamepadCapture;
+  abort: AbortController;
+}
+
+const STATS_KEY = "mlstream.stats";
+/** Seconds without a new decoded frame, while connected, before asking for a keyframe. */
+const STALL_SAMPLES = 3;
+
+export class Player {
+  readonly element: HTMLDivElement;
+  readonly video: HTMLVideoElement;
+  readonly #options: PlayerOptions;
+  readonly #connection: ViewerConnection;
+  readonly #input = new InputSender();
+  readonly #sampler = new StatsSampler();
+  readonly #statsBox: HTMLDivElement;
+  readonly #stageBox: HTMLDivElement;
+  readonly #unmute: HTMLButtonElement;
+  readonly #mouseButton: HTMLButtonElement;
+  readonly #bar: HTMLDivElement;
+  #media = new MediaStream();
+  #captures: InputCaptures | undefined;
+  #info: StreamInfo | undefined;
+  #role: "viewer" | "view-only" = "viewer";
+  #stage = "";
+  #status: StreamerStatus | undefined;
+  #mouseMode: MouseMode = "absolute";
+  #lastStats: PlayerStats | undefined;
+  #stalled = 0;
+  #statsTimer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
+
+  constructor(options: PlayerOptions) {
+    this.#options = options;
+    this.video = h("video", { autoplay: true, muted: true, playsInline: true, disablePictureInPicture: true });
+    this.video.muted = true; // the attribute alone is not the property
+    this.#statsBox = h("div", { className: "stats", hidden: localStorage.getItem(STATS_KEY) === "0" });
+    this.#stageBox = h("div", { className: "stage" });
+    this.#unmute = h("button", { className: "unmute", title: "Audio starts muted (browser autoplay rules)", onclick: () => this.unmute() }, "🔇 Click to unmute");
+    this.#mouseButton = h("button", { title: "Ctrl+Alt+Shift+Z", onclick: () => this.setMouseMode(this.#mouseMode === "absolute" ? "relative" : "absolute") }, "Mouse: absolute");
+    this.#bar = h(
+      "div",
+      { className: "bar" },
+      this.#mouseButton,
+      h("button", { title: "Send the clipboard's text as typing", onclick: () => void this.pasteClipboard() }, "Paste"),
+      h("button", { title: "Ctrl+Alt+Shift+S", onclick: () => this.toggleStats() }, "Stats"),
+      h("button", { title: "Ctrl+Alt+Shift+X", onclick: () => void this.toggleFullscreen() }, "Fullscreen"),
+    );
+    this.element = h("div", { className: "player", tabIndex: 0 }, this.video, this.#statsBox, this.#stageBox, this.#unmute, this.#bar);
+    this.element.style.touchAction = "none";
+    this.video.srcObject = this.#media;
+
+    // One user gesture anywhere on the page lifts the autoplay mute.
+    const unmuteOnce = () => this.unmute();
+    window.addEventListener("pointerdown", unmuteOnce, { once: true, capture: true });
+    window.addEventListener("keydown", unmuteOnce, { once: true, capture: true });
+    document.addEventListener("visibilitychange", () => {
+      // A hidden tab's decoder may have dropped frames: start again from a keyframe.
+      if (!document.hidden) this.#connection.requestKeyframe();
+    });
+    document.addEventListener("fullscreenchange", () => this.#onFullscreenChange());
+    window.addEventListener("pagehide", () => this.close());
+
+    this.#connection = new ViewerConnection({
+      url: options.signalingUrl,
+      waitForStreamer: options.waitForStreamer,
+      ...(options.policy ? { policy: options.policy } : {}),
+      callbacks: {
+        stage: (text) => this.#setStage(text),
+        hello: (role) => {
+          this.#role = role;
+          this.#updateInput();
+        },
+        peerConnection: (pc) => this.#onPeerConnection(pc),
+        track: (event) => this.#onTrack(event),
+        dataChannel: (channel) => this.#input.attach(channel),
+        stream: (info) => {
+          this.#info = info;
+          this.#updateInput();
+        },
+        status: (status, detail) => {
+          this.#status = status;
+          if (status !== "live") this.#setStage(`streamer ${status}${detail ? `: ${detail}` : ""}`);
+          else if (this.#stage.startsWith("streamer")) this.#setStage("");
+        },
+        ended: (reason) => {
+          this.#setStage(`ended: ${reason}`);
+          this.#releaseInput();
+        },
+      },
+    });
+  }
+
+  start(): void {
+    this.#connection.connect();
+    this.#statsTimer = setInterval(() => void this.#sampleStats(), 1000);
+    this.element.focus({ preventScroll: true });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#statsTimer);
+    // Let go on the host before the channels close (the server releases them too, as a backstop).
+    this.#releaseInput();
+    this.#connection.close();
+  }
+
+  /** The latest sample of the stats overlay (also read by the browser tests). */
+  get stats(): PlayerStats | undefined {
+    return this.#lastStats;
+  }
+
+  get peerConnection(): RTCPeerConnection | undefined {
+    return this.#connection.peerConnection;
+  }
+
+  get inputEnabled(): boolean {
+    return this.#captures !== undefined && this.#input.ready;
+  }
+
+  get inputSent(): number {
+    return this.#input.sent;
+  }
+
+  unmute(): void {
+    if (!this.video.muted) return;
+    this.video.muted = false;
+    this.video.play().then(
+      () => this.#unmute.remove(),
+      () => {
+        // Still blocked (no user gesture yet): stay muted, keep the button.
+        this.video.muted = true;
+        void this.video.play().catch(() => {});
+      },
+    );
+  }
+
+  toggleStats(): void {
+    this.#statsBox.hidden = !this.#statsBox.hidden;
+    localStorage.setItem(STATS_KEY, this.#statsBox.hidden ? "0" : "1");
+  }
+
+  setMouseMode(mode: MouseMode): void {
+    this.#mouseMode = mode;
+    this.#captures?.mouse.setMode(mode);
+    this.#mouseButton.textContent = `Mouse: ${mode}`;
+    this.element.classList.toggle("relative-mouse", mode === "relative");
+  }
+
+  async toggleFullscreen(): Promise<void> {
+    if (document.fullscreenElement) {
+      await document.exitFullscreen();
+      return;
+    }
+    await this.element.requestFullscreen({ navigationUI: "hide" });
+  }
+
+  /** Types the clipboard's text on the host (needs clipboard permission; Ctrl+V works without). */
+  async pasteClipboard(): Promise<void> {
+    try {
+      this.sendText(await navigator.clipboard.readText());
+    } catch (error) {
+      this.#setStage(`clipboard: ${(error as Error).message} — press Ctrl+V in the player instead`);
+      setTimeout(() => this.#setStage(""), 3000);
+    }
+  }
+
+  sendText(text: string): void {
+    if (!this.#captures) return;
+    for (const chunk of utf8Chunks(text)) this.#send({ kind: "utf8Text", text: chunk });
+  }
+
+  #send(packet: InputPacket): void {
+    this.#input.send(packet);
+  }
+
+  #setStage(text: string): void {
+    this.#stage = text;
+    this.#stageBox.textContent = text;
+  }
+
+  #onPeerConnection(pc: RTCPeerConnection | undefined): void {
+    this.#input.detach();
+    this.#sampler.reset();
+    this.#stalled = 0;
+    if (pc) {
+      // A fresh stream per peer connection: the old tracks ended with it.
+      this.#media = new MediaStream();
+      this.video.srcObject = this.#media;
+    }
+  }
+
+  #onTrack(event: RTCTrackEvent): void {
+    const receiver = event.receiver as RTCRtpReceiver & { playoutDelayHint?: number; jitterBufferTarget?: number | null };
+    try {
+      receiver.jitterBufferTarget = 0;
+    } catch {
+      // Older browsers: playoutDelayHint below is what they have.
+    }
+    receiver.playoutDelayHint = 0;
+    for (const old of this.#media.getTracks().filter((t) => t.kind === event.track.kind)) this.#media.removeTrack(old);
+    this.#media.addTrack(event.track);
+    void this.video.play().catch(() => {});
+  }
+
+  /** Capture runs while this viewer may send input: not view-only, and the stream says so. */
+  #updateInput(): void {
+    const allowed = !this.#options.viewOnly && this.#role === "viewer" && this.#info?.input !== false;
+    if (allowed && !this.#captures) this.#startCapture();
+    if (!allowed && this.#captures) this.#releaseInput();
+    this.#bar.dataset.viewOnly = allowed ? "" : "1";
+    this.#mouseButton.hidden = !allowed;
+  }
+
+  #startCapture(): void {
+    const send = (packet: InputPacket) => this.#send(packet);
+    const abort = new AbortController();
+    const mouse = new MouseCapture({ surface: this.element, video: this.video, send, onModeChange: (mode) => this.setMouseMode(mode) });
+    mouse.setMode(this.#mouseMode);
+    this.#captures = {
+      abort,
+      mouse,
+      keyboard: new KeyboardCapture({
+        send,
+        shortcuts: {
+          KeyS: () => this.toggleStats(),
+          KeyX: () => void this.toggleFullscreen(),
+          KeyZ: () => this.setMouseMode(this.#mouseMode === "absolute" ? "relative" : "absolute"),
+        },
+      }),
+      touch: new TouchCapture({
+        surface: this.element,
+        video: this.video,
+        send,
+        capabilities: () => ({ touch: this.#info?.capabilities.touch ?? false, pen: this.#info?.capabilities.pen ?? false }),
+      }),
+      gamepads: new GamepadCapture({ send, maxControllers: () => this.#info?.capabilities.controllers ?? 0 }),
+    };
+    document.addEventListener(
+      "paste",
+      (event) => {
+        const text = event.clipboardData?.getData("text/plain");
+        if (!text) return;
+        event.preventDefault();
+        this.sendText(text);
+      },
+      { signal: abort.signal },
+    );
+  }
+
+  #releaseInput(): void {
+    const captures = this.#captures;
+    if (!captures) return;
+    this.#captures = undefined;
+    captures.keyboard.close();
+    captures.mouse.close();
+    captures.touch.close();
+    captures.gamepads.close();
+    captures.abort.abort();
+  }
+
+  /**
+   * Rumble hook for the server's rumble message (not sent by the server yet): plays it on the pad
+   * of that controller slot.
+   */
+  handleRumble(controllerNumber: number, lowFrequency: number, highFrequency: number): void {
+    this.#captures?.gamepads.rumble(controllerNumber, lowFrequency, highFrequency);
+  }
+
+  async #onFullscreenChange(): Promise<void> {
+    const keyboard = (navigator as Navigator & { keyboard?: { lock?(codes?: string[]): Promise<void>; unlock?(): void } }).keyboard;
+    if (document.fullscreenElement === this.element) {
+      // Keyboard Lock (Chromium): Esc, Alt+Tab, Ctrl+W … go to the host; holding Esc leaves.
+      await keyboard?.lock?.().catch(() => {});
+    } else {
+      keyboard?.unlock?.();
+    }
+  }
+
+  async #sampleStats(): Promise<void> {
+    const pc = this.#connection.peerConnection;
+    if (!pc) return;
+    let stats: PlayerStats;
+    try {
+      stats = await this.#sampler.sample(pc);
+    } catch {
+      return;
+    }
+    const previous = this.#lastStats;
+    this.#lastStats = stats;
+    // Frames decode: the connecting stages are over.
+    if (stats.framesDecoded > 0 && /^(signaling|ICE|DTLS|media)/.test(this.#stage)) this.#setStage("");
+    if (stats.framesDecoded > 0) this.#connection.markHealthy();
+    // Connected but no new frame for a while: the decoder waits for a reference it never got.
+    if (pc.connectionState === "connected" && previous && stats.framesDecoded === previous.framesDecoded) {
+      if (++this.#stalled % STALL_SAMPLES === 0) this.#connection.requestKeyframe();
+    } else {
+      this.#stalled = 0;
+    }
+    const status = this.#status && this.#status !== "live" ? ` (streamer ${this.#status})` : "";
+    const role = this.#captures ? "input on" : "view only";
+    this.#statsBox.textContent = formatStats(stats, `${pc.connectionState}${status}, ${role}`);
+  }
+}

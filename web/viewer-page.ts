@@ -1,0 +1,60 @@
+/**
+ * The player page at `<base>/view/<streamer-id>[?access_token=…][&view_only=1]`: the link the
+ * CLI prints and the streamers page shares.
+ */
+import { Api, ApiError } from "./lib/api.ts";
+import { h, render } from "./lib/dom.ts";
+import { currentToken } from "./lib/location.ts";
+import { Player } from "./player/player.ts";
+
+const POLL_MS = 3000;
+
+export function startViewer(root: HTMLElement, base: URL, streamerId: string): Player {
+  const url = new URL(location.href);
+  // The link's own token, not an admin token this browser may remember: a shared link stays what it is.
+  const token = currentToken(url, false) || (url.searchParams.has("access_token") ? "" : currentToken(url));
+  const viewOnly = ["1", "true"].includes(url.searchParams.get("view_only") ?? "");
+  const signaling = new URL(`api/streamers/${encodeURIComponent(streamerId)}/peer`, base);
+  signaling.protocol = signaling.protocol === "https:" ? "wss:" : "ws:";
+  if (token) signaling.searchParams.set("access_token", token);
+  if (viewOnly) signaling.searchParams.set("view_only", "1");
+  const api = new Api(base, token);
+
+  document.title = `${streamerId} · mlstream`;
+  document.body.classList.add("player-page");
+
+  /**
+   * After 4004 (the streamer stopped or does not exist): poll the API until it is live again. A
+   * viewer token may not read the API: then a button lets the user retry by hand.
+   */
+  const waitForStreamer = () =>
+    new Promise<void>((resolve) => {
+      const retry = h("button", { className: "retry", style: { position: "fixed", left: "50%", top: "60%", transform: "translateX(-50%)", zIndex: "4" } }, "Retry");
+      retry.onclick = () => {
+        retry.remove();
+        resolve();
+      };
+      const poll = async () => {
+        try {
+          const streamer = await api.streamer(streamerId);
+          if (streamer.status === "live" || streamer.status === "starting") {
+            retry.remove();
+            resolve();
+            return;
+          }
+        } catch (error) {
+          if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
+            document.body.append(retry);
+            return;
+          }
+        }
+        setTimeout(() => void poll(), POLL_MS);
+      };
+      void poll();
+    });
+
+  const player = new Player({ signalingUrl: signaling.href, viewOnly, waitForStreamer });
+  render(root, player.element);
+  player.start();
+  return player;
+}
