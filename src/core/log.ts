@@ -22,13 +22,23 @@ export const log: ConsolaInstance = createConsola({
   stderr: process.stderr,
 });
 
+/** Tagged loggers made so far: consola copies the level into a child when it is made. */
+const children = new Map<string, ConsolaInstance>();
+
+/** Sets the level of the root logger and of every tagged logger, made before or after. */
 export function setLogLevel(level: LogLevelName): void {
   log.level = NUMERIC_LEVEL[level];
+  for (const child of children.values()) child.level = log.level;
 }
 
 /** A child logger tagged with the component name, e.g. `logger("rtsp")`. */
 export function logger(tag: string): ConsolaInstance {
-  return log.withTag(tag);
+  let child = children.get(tag);
+  if (!child) {
+    child = log.withTag(tag);
+    children.set(tag, child);
+  }
+  return child;
 }
 
 export type { LogType };
