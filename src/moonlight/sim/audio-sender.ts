@@ -5,13 +5,16 @@
  * millisecond timestamps, AES-CBC when the client asked for audio encryption, RS(4+2) FEC packets
  * after every block of four equal-size payloads.
  *
- * The loop is stereo; a client that asked for surround gets stereo Opus anyway (logged).
+ * The loop is stereo. A client that asked for 5.1 / 7.1 set its Opus decoder up with the
+ * multistream layout of our DESCRIBE reply (`layout`); it gets multistream packets of that layout,
+ * the loop on stream 0 and silence on the other streams (OpusLoop).
  */
 import { EventEmitter } from "node:events";
 import { logger } from "../../core/log.ts";
 import type { AudioCipher } from "../audio-packet.ts";
 import { AudioPacketizer } from "../audio-packetizer.ts";
 import { OpusLoop } from "./media-source.ts";
+import type { OpusStreamCounts } from "./opus-multistream.ts";
 import { Pacer } from "./pacer.ts";
 import type { SimUdpPort, UdpEndpoint } from "./udp-port.ts";
 
@@ -32,6 +35,8 @@ export function createAudioStats(): SimAudioStats {
 export interface AudioSenderOptions {
   port: SimUdpPort;
   packetDurationMs: number;
+  /** Opus streams / coupled streams the client decodes (§6.5). Default stereo: 1 / 1. */
+  layout?: OpusStreamCounts;
   cipher?: AudioCipher;
   stats: SimAudioStats;
 }
@@ -55,12 +60,17 @@ export class AudioSender extends EventEmitter<AudioSenderEvents> {
     super();
     this.#port = options.port;
     this.#stats = options.stats;
-    this.#loop = new OpusLoop(options.packetDurationMs);
+    this.#loop = new OpusLoop(options.packetDurationMs, options.layout);
     this.#packetizer = new AudioPacketizer({
       packetDurationMs: options.packetDurationMs,
       ...(options.cipher ? { cipher: options.cipher } : {}),
     });
     this.#pacer = new Pacer({ intervalMs: options.packetDurationMs, tick: () => this.#sendNext() });
+  }
+
+  /** The Opus streams / coupled streams of every packet. */
+  get layout(): OpusStreamCounts {
+    return this.#loop.layout;
   }
 
   get destination(): UdpEndpoint | undefined {

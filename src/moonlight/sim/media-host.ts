@@ -20,7 +20,7 @@ import { SimControlHost, createControlStats, type SimControlStats, type SimInput
 import { createVideoSource } from "./media-source.ts";
 import { SimRtspServer, type SimRtspStats } from "./rtsp-server.ts";
 import type { SimHostState, SimLaunchSession } from "./session.ts";
-import { parseStreamConfig } from "./stream-config.ts";
+import { describedSurroundParams, parseStreamConfig } from "./stream-config.ts";
 import { SimStreamSession, type StreamEndReason } from "./stream-session.ts";
 import { SimUdpPort, type SimPing, type SimUdpPortStats } from "./udp-port.ts";
 import { createVideoStats, type SimVideoStats } from "./video-sender.ts";
@@ -38,7 +38,8 @@ export interface SimMediaOptions {
   /**
    * "sunshine" (default): control V2 IVs advertised, X-SS-Ping-Payload / X-SS-Connect-Data, frames
    * from 1. "wolf" (2024): no encryptionSupported line (legacy 16-byte control IVs), no session-id
-   * headers (legacy PING pings, matching by IP), frames numbered from 0.
+   * headers (legacy PING pings, matching by IP), frames numbered from 0 (a real Moonlight client
+   * drops frame 0 and waits for the next IDR: see #announce).
    */
   flavor?: "sunshine" | "wolf";
   /** Offer HEVC in DESCRIBE (the SimHost sets this from its codec support). */
@@ -84,9 +85,6 @@ export interface SimMediaHostEvents {
   streamEnded: [info: { stream: SimStreamSession; reason: StreamEndReason; terminationCode: number | undefined }];
   input: [event: SimInputEvent];
 }
-
-/** Sunshine's surround layouts: stereo, 5.1 and 7.1, normal then high quality (§2.6). */
-const SURROUND_PARAMS = ["21101", "21101", "642012453", "660012345", "85301245367", "88001234567"];
 
 export class SimMediaHost extends EventEmitter<SimMediaHostEvents> {
   readonly #state: SimHostState;
@@ -251,8 +249,8 @@ export class SimMediaHost extends EventEmitter<SimMediaHostEvents> {
       lines.push(`a=x-ss-general.encryptionRequested:${0x01 | (videoEnc === "required" ? 0x02 : 0)}`);
     }
     if (this.#options.hevc) lines.push("sprop-parameter-sets=AAAAAU");
-    if (launch.surroundParams) lines.push(`a=fmtp:97 surround-params=${launch.surroundParams}`, `a=fmtp:97 surround-params=${launch.surroundParams}`);
-    for (const params of SURROUND_PARAMS) lines.push(`a=fmtp:97 surround-params=${params}`);
+    // The audio sender lays out its Opus multistream packets by the same list (streamOpusLayout).
+    for (const params of describedSurroundParams(launch.surroundParams)) lines.push(`a=fmtp:97 surround-params=${params}`);
     // Sunshine ends lines with a bare \n; the client searches substrings.
     return `${lines.join("\n")}\n`;
   }
@@ -285,6 +283,14 @@ export class SimMediaHost extends EventEmitter<SimMediaHostEvents> {
       audioPort: this.#audioPort,
       source,
       fecPercentage: this.#options.fecPercentage ?? 20,
+      // Sunshine numbers frames from 1, Wolf from 0 — kept, to be faithful. The consequence for a
+      // real client: moonlight-common-c expects frame 1 first and silently drops frame 0, which on
+      // Wolf is the only spontaneous IDR, then discards every P-frame ("Waiting for IDR frame")
+      // until its consecutive-drop limit (120 frames, 2–4 s) makes it send an IDR request
+      // (fixtures/wolf-h264-clean: request after frame 120, IDR 122). Our own client accepts frame 0
+      // on purpose. From the loop a real client recovers at the loop's next keyframe (frame 30);
+      // from the live pattern, which has no periodic keyframes, only through that request — which
+      // the source answers with an IDR on the very next frame, in either flavour.
       firstFrameIndex: sunshine ? 1 : 0,
       pingTimeoutMs: this.#options.pingTimeoutMs ?? 10_000,
       matchBySessionId: sunshine && config.sessionIdV1,

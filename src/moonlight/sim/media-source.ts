@@ -12,9 +12,10 @@
  *   every IDR, no periodic keyframes) at the requested size/fps/bitrate and cuts its Annex-B stdout
  *   into access units on the fly. An IDR request restarts the encoder: a fresh libx264 begins with
  *   an IDR, which is simpler and more robust than steering a running encoder.
- * - `OpusLoop` holds loop.opus (records `[u16le length][Opus packet]`, 5 ms each, VBR), pairs them
- *   for sessions that ask for 10 ms packets, and pads every packet to one length (RFC 6716 §3.2.5)
- *   so that audio FEC works as with Sunshine's CBR encoder.
+ * - `OpusLoop` holds loop.opus (records `[u16le length][Opus packet]`, 5 ms each, VBR, stereo), pairs
+ *   them for sessions that ask for 10 ms packets, and pads every packet to one length (RFC 6716
+ *   §3.2.5) so that audio FEC works as with Sunshine's CBR encoder. For 5.1 / 7.1 it wraps them into
+ *   Opus multistream packets (the loop on stream 0, silence on the others).
  *
  * Sources emit `frame` events; the video sender packetizes them.
  */
@@ -23,6 +24,7 @@ import { EventEmitter } from "node:events";
 import { logger } from "../../core/log.ts";
 import { HEVC_NAL, isIdrAccessUnit, isSei, splitNalUnits, type VideoCodec } from "../nal.ts";
 import { AccessUnitSplitter, splitAccessUnits } from "./access-unit-splitter.ts";
+import { checkStreamCounts, opusMultistreamPacket, type OpusStreamCounts } from "./opus-multistream.ts";
 import { Pacer } from "./pacer.ts";
 
 const log = logger("sim-media");
@@ -131,8 +133,9 @@ export function loadOpusLoop(): Uint8Array[] {
   return packets;
 }
 
-/** Bytes of a VBR frame-length field (RFC 6716 §3.2.1): 1 below 252, else 2. */
-function frameLengthBytes(length: number): number[] {
+/** Bytes of a frame-length field (RFC 6716 §3.2.1): 1 below 252, else 2. */
+export function frameLengthBytes(length: number): number[] {
+  if (length < 0 || length > 1275) throw new SimMediaError(`an Opus frame holds 0–1275 bytes, not ${length}`);
   if (length < 252) return [length];
   const first = 252 + (length & 3);
   return [first, (length - first) >> 2];
@@ -150,17 +153,27 @@ function paddingLengthBytes(n: number): number[] {
   return out;
 }
 
+export interface OpusCode3Options {
+  /**
+   * Self-delimited framing (RFC 6716 Appendix B), as every stream but the last of a multistream
+   * packet needs: the length of the last frame (of every frame, when they are all equal) follows
+   * the padding-length and VBR frame-length fields. Padding still comes last, after the frames.
+   */
+  selfDelimited?: boolean;
+}
+
 /**
  * Builds a code-3 Opus packet (§3.2.5) carrying `frames` (each without TOC byte) under `toc`,
  * padded to exactly `targetSize` bytes when that is larger than the packet needs. Why: Sunshine
  * encodes CBR, so every packet of a session has the same length, and audio FEC (§6.4) works only
  * then; the committed loop is VBR, and padding is the lossless way to equalise it.
  */
-export function opusCode3Packet(toc: number, frames: Uint8Array[], targetSize = 0): Uint8Array {
+export function opusCode3Packet(toc: number, frames: Uint8Array[], targetSize = 0, options: OpusCode3Options = {}): Uint8Array {
   const count = frames.length;
   if (count < 1 || count > 48) throw new SimMediaError(`an Opus packet holds 1–48 frames, not ${count}`);
   const vbr = frames.some((f) => f.length !== frames[0]!.length);
   const lengths = vbr ? frames.slice(0, -1).flatMap((f) => frameLengthBytes(f.length)) : [];
+  if (options.selfDelimited) lengths.push(...frameLengthBytes(frames[count - 1]!.length));
   const body = frames.reduce((n, f) => n + f.length, 0);
   const unpadded = 2 + lengths.length + body;
   let padding = 0;
@@ -191,12 +204,20 @@ export function opusCode3Packet(toc: number, frames: Uint8Array[], targetSize = 
  * Cycles through the Opus loop at `packetDurationMs`: 5 ms = one recorded frame per packet, 10 ms =
  * two (a pair whose TOC configurations differ repeats its first frame, so the packet still lasts
  * 10 ms). Every packet is padded to the size of the largest, like a CBR encoder's output.
+ *
+ * With more than one stream (5.1 / 7.1, §6.5) every packet is an Opus multistream packet laid out
+ * as the client's decoder was told (`layout`): stream 0 carries the (stereo) loop in self-delimited
+ * framing and every other stream a silent frame (see opus-multistream.ts), so the client decodes the
+ * loop on the first channels and silence on the rest. Still one length for every packet.
  */
 export class OpusLoop {
   readonly packets: Uint8Array[];
+  readonly layout: OpusStreamCounts;
   #position = 0;
 
-  constructor(packetDurationMs: number) {
+  constructor(packetDurationMs: number, layout: OpusStreamCounts = { streams: 1, coupled: 1 }) {
+    checkStreamCounts(layout);
+    this.layout = { streams: layout.streams, coupled: layout.coupled };
     const base = loadOpusLoop();
     if ((base[0]![0]! & 0x03) !== 0) throw new SimMediaError("loop.opus must hold single-frame (code 0) packets");
     const groups: { toc: number; frames: Uint8Array[] }[] = [];
@@ -212,8 +233,12 @@ export class OpusLoop {
     } else {
       throw new SimMediaError(`no Opus loop for ${packetDurationMs} ms packets`);
     }
-    const target = Math.max(...groups.map((g) => opusCode3Packet(g.toc, g.frames).length));
-    this.packets = groups.map((g) => opusCode3Packet(g.toc, g.frames, target));
+    const options = { selfDelimited: layout.streams > 1 };
+    const target = Math.max(...groups.map((g) => opusCode3Packet(g.toc, g.frames, 0, options).length));
+    this.packets = groups.map((g) => {
+      const first = opusCode3Packet(g.toc, g.frames, target, options);
+      return layout.streams > 1 ? opusMultistreamPacket(first, g.toc, g.frames.length, layout) : first;
+    });
   }
 
   next(): Uint8Array {

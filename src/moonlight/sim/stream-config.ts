@@ -6,6 +6,27 @@
 import { EncryptionFeature, MoonlightFeature, NvFeature, parseAnnounceSdp } from "../announce-sdp.ts";
 import type { ControlIvScheme } from "../control-crypto.ts";
 import type { VideoCodec } from "../nal.ts";
+import { clientOpusLayout, type OpusLayout } from "./opus-multistream.ts";
+
+/** Sunshine's surround layouts: stereo, 5.1 and 7.1, normal then high quality (§2.6). */
+export const SURROUND_PARAMS: readonly string[] = ["21101", "21101", "642012453", "660012345", "85301245367", "88001234567"];
+
+/**
+ * The surround-params values of the DESCRIBE reply, in order: like Sunshine, the launch's custom
+ * `surroundParams` twice (when given), then the standard layouts.
+ */
+export function describedSurroundParams(launchSurroundParams: string): string[] {
+  return [...(launchSurroundParams ? [launchSurroundParams, launchSurroundParams] : []), ...SURROUND_PARAMS];
+}
+
+/**
+ * The Opus layout the client decodes with: what it read from our DESCRIBE reply for the channel
+ * count and quality its ANNOUNCE asked for (§2.6, §6.5). Undefined when the client could not have
+ * got that far (no usable 7.1 line).
+ */
+export function streamOpusLayout(config: Pick<SimStreamConfig, "audioChannels" | "highQualityAudio">, launchSurroundParams: string): OpusLayout | undefined {
+  return clientOpusLayout(describedSurroundParams(launchSurroundParams), config.audioChannels, config.highQualityAudio);
+}
 
 export interface SimStreamConfig {
   width: number;

@@ -21,7 +21,7 @@ import { AudioSender, type SimAudioStats } from "./audio-sender.ts";
 import { SimControlConnection, type SimControlStats, type SimInputEvent } from "./control-host.ts";
 import type { SimIdrReason, VideoSource } from "./media-source.ts";
 import type { SimLaunchSession } from "./session.ts";
-import type { SimStreamConfig } from "./stream-config.ts";
+import { streamOpusLayout, type SimStreamConfig } from "./stream-config.ts";
 import type { SimPing, SimUdpPort } from "./udp-port.ts";
 import { VideoSender, type SimVideoStats } from "./video-sender.ts";
 
@@ -101,13 +101,16 @@ export class SimStreamSession extends EventEmitter<StreamSessionEvents> {
       ...(config.videoEncrypted ? { cipher: new VideoCipher(launch.rikey) } : {}),
       stats: options.stats.video,
     });
+    // 5.1 / 7.1: the client set its Opus decoder up by our DESCRIBE reply; send packets it can take.
+    const layout = streamOpusLayout(config, launch.surroundParams);
+    if (!layout) log.warn(`no Opus layout for ${config.audioChannels} channels in the DESCRIBE reply; sending stereo`);
     this.audio = new AudioSender({
       port: options.audioPort,
       packetDurationMs: config.audioPacketDurationMs,
+      layout: layout ?? { streams: 1, coupled: 1 },
       ...(config.audioEncrypted ? { cipher: new AudioCipher(launch.rikey, launch.rikeyId) } : {}),
       stats: options.stats.audio,
     });
-    if (config.audioChannels !== 2) log.warn(`client asked for ${config.audioChannels} audio channels; the sim sends its stereo loop`);
     // A coarse check is enough: the timeout is seconds, like Sunshine's.
     this.#watchdog = setInterval(() => this.#checkLiveness(), Math.min(1000, Math.max(50, this.#pingTimeoutMs / 4)));
   }

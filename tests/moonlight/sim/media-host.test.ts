@@ -15,6 +15,7 @@ import { OpusLoop, loadVideoLoop } from "../../../src/moonlight/sim/media-source
 import { VideoDepacketizer, type VideoFrame } from "../../../src/moonlight/video-depacketizer.ts";
 import { VideoCipher } from "../../../src/moonlight/video-crypto.ts";
 import { SCM } from "../../../src/moonlight/serverinfo.ts";
+import type { SentVideoFrame } from "../../../src/moonlight/sim/video-sender.ts";
 import {
   PingingSocket,
   expectedDecodeUnit,
@@ -371,6 +372,67 @@ describe("SimHost flavours and codecs", () => {
     await waitFor(() => fixture.host.inputLog.length >= 1, 2000, "input over legacy IVs");
     expect(fixture.host.media!.stats.control.decryptFailures).toBe(0);
   });
+
+  test("Wolf flavour: the first frame is 0, and an IDR request during the stream is answered on the next frame", async () => {
+    const fixture = await startSim({ media: { flavor: "wolf" } });
+    cleanups.push(() => fixture.close());
+    const launched = await launchAndHandshake(fixture);
+    const stream = fixture.host.media!.stream!;
+    const sent: SentVideoFrame[] = [];
+    stream.video.on("frame", (frame) => sent.push(frame));
+    const { frames } = await receiveVideo(launched);
+    const control = await connectControl(fixture, launched);
+    await waitFor(() => stream.control !== undefined && frames.length >= 5, 3000, "control and frames");
+    expect(sent[0]).toMatchObject({ frameIndex: 0, isIdr: true, idrReason: "start" });
+    expect(frames[0]!.frameNumber).toBe(0);
+    // Ask away from the loop's own keyframes (every 30 frames), so only the request can explain an IDR.
+    await waitFor(() => sent.length > 0 && sent.at(-1)!.loopIndex % 30 >= 5 && sent.at(-1)!.loopIndex % 30 < 20, 3000, "mid-GOP");
+    let mark = -1;
+    const requestIdrs = fixture.host.media!.stats.video.idrsSent.request; // Start A may have been one
+    // The sim's own idrRequest handler ran first (attachControl): the next frame sent is the answer.
+    stream.control!.once("idrRequest", () => (mark = sent.length));
+    expect(control.requestIdr()).toBe(true);
+    await waitFor(() => mark >= 0 && sent.length > mark, 3000, "the frame after the IDR request");
+    const answer = sent[mark]!;
+    expect(answer).toMatchObject({ isIdr: true, idrReason: "request" });
+    expect(answer.frameIndex).toBe(sent[mark - 1]!.frameIndex + 1);
+    await waitFor(() => frames.some((f) => f.frameNumber === answer.frameIndex), 2000, "the IDR at the client");
+    expect(frames.find((f) => f.frameNumber === answer.frameIndex)!.isIdr).toBe(true);
+    expect(fixture.host.media!.stats.video.idrsSent.request).toBe(requestIdrs + 1);
+  });
+
+  for (const [channels, bitrateKbps, streams, coupled] of [
+    [6, 10000, 4, 2],
+    [8, 10000, 5, 3],
+    [6, 20000, 6, 0],
+    [8, 20000, 8, 0],
+  ] as const) {
+    const quality = bitrateKbps >= 15000 ? "high" : "normal";
+    test(`${channels} channels, ${quality} quality: Opus multistream packets of ${streams} streams / ${coupled} coupled, as the DESCRIBE reply told the client`, async () => {
+      const fixture = await startSim();
+      cleanups.push(() => fixture.close());
+      const launched = await launchAndHandshake(fixture, { audioChannels: channels, bitrateKbps });
+      expect(launched.rtsp.highQualitySurround).toBe(quality === "high");
+      const stream = fixture.host.media!.stream!;
+      expect(stream.config).toMatchObject({ audioChannels: channels, highQualityAudio: quality === "high" });
+      expect(stream.audio.layout).toEqual({ streams, coupled });
+      const packets: AudioPacket[] = [];
+      const audio = new AudioDepacketizer(
+        { packetDurationMs: 5, cipher: new AudioCipher(launched.keys.rikey, launched.keys.rikeyId), initialDiscardMs: 0 },
+        { onPacket: (p) => packets.push(p) },
+      );
+      const socket = await PingingSocket.open();
+      cleanups.push(() => socket.close());
+      socket.onDatagram((d) => audio.push(d, Math.round(performance.now() * 1000)));
+      socket.startPinging(launched.rtsp.audio.port, launched.rtsp.audio.pingPayload);
+      await waitFor(() => packets.length >= 20, 3000, "20 audio packets");
+      const loop = new OpusLoop(5, { streams, coupled }).packets;
+      for (const packet of packets.slice(0, 20)) {
+        expect(Buffer.compare(packet.data!, loop[packet.sequenceNumber % loop.length]!)).toBe(0);
+      }
+      expect(fixture.host.media!.stats.audio.datagramsSent).toBeGreaterThan(fixture.host.media!.stats.audio.packetsSent); // FEC still on
+    });
+  }
 
   test("HEVC is offered only when the host advertises it, and then streams the HEVC loop", async () => {
     const fixture = await startSim({ codecModeSupport: SCM.H264 | SCM.HEVC, maxLumaPixelsHevc: 1920 * 1080 });
