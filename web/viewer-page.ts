@@ -18,6 +18,9 @@ export function startViewer(root: HTMLElement, base: URL, streamerId: string): P
   signaling.protocol = signaling.protocol === "https:" ? "wss:" : "ws:";
   if (token) signaling.searchParams.set("access_token", token);
   if (viewOnly) signaling.searchParams.set("view_only", "1");
+  // This player plays WebRTC only: without this, a server on `auto` would move a viewer whose
+  // WebRTC is slow to come up to the WebSocket media transport (docs/ws-media.md), which it cannot play.
+  signaling.searchParams.set("transport", "webrtc");
   const api = new Api(base, token);
 
   document.title = `${streamerId} · mlstream`;

@@ -35,13 +35,18 @@ export interface AppOptions {
 const VIEWER_ROUTE = /^\/api\/streamers\/[^/]+\/peer$/;
 const OPEN_ROUTES = new Set(["/healthz"]);
 
+/** The web UI's page and assets hold no data (every API call they make carries the token). */
+function isWebUiPath(path: string): boolean {
+  return path === "/" || path === "" || path.startsWith("/view/") || path.startsWith("/assets/");
+}
+
 export function createApp({ config, version, services }: AppOptions) {
   const startedAt = Date.now();
   const auth = new Auth(config.auth);
   const base = config.server.base_path;
 
   const app = new Elysia({ prefix: base })
-    .use(webRoutes()) // first, before the auth hooks: the UI is static and public; its API calls carry the token
+    .use(webRoutes()) // the web UI: static page and assets, no data; the API calls it makes carry the token
     .onError(({ code, error, set }) => {
       if (error instanceof HttpError) {
         set.status = error.status;
@@ -71,7 +76,7 @@ export function createApp({ config, version, services }: AppOptions) {
     // nothing about what a route accepts.
     .onRequest(({ request }) => {
       const path = new URL(request.url).pathname.slice(base.length) || "/";
-      if (OPEN_ROUTES.has(path)) return;
+      if (OPEN_ROUTES.has(path) || isWebUiPath(path)) return;
       const role = auth.roleOf(request);
       if (role === undefined) {
         return Response.json(errorBody("unauthorized", "a valid token is required (Authorization: Bearer …, or ?access_token= for WebSockets)"), {

@@ -74,6 +74,12 @@ describe("auth matrix", () => {
     for (const [, headers] of TOKENS) expect((await fetch(`${server.url}/healthz`, { headers })).status).toBe(200);
   });
 
+  test("the web UI's page and assets load without a token (they hold no data)", async () => {
+    for (const path of ["/", "/view/s1", "/assets/app.js", "/assets/style.css"]) {
+      expect(`${path} ${(await fetch(`${server.url}${path}`)).status}`).toBe(`${path} 200`);
+    }
+  });
+
   for (const [label, headers] of TOKENS) {
     test(`every REST route with ${label}`, async () => {
       const failures: string[] = [];

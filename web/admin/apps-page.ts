@@ -10,6 +10,19 @@ const RESOLUTIONS = [
   [3840, 2160],
 ] as const;
 const FPS = [30, 60, 90, 120];
+const CODEC_LABEL = { h264: "H.264", hevc: "HEVC (H.265)", av1: "AV1" } as const;
+/** serverinfo codec names (SCM flags, e.g. "HEVC_MAIN10") by the prefix of their family. */
+const HOST_CODEC_PREFIX = { h264: "H264", hevc: "HEVC", av1: "AV1" } as const;
+const BROWSER_MIME = { h264: "video/h264", hevc: "video/h265", av1: "video/av1" } as const;
+
+/** Why a codec cannot be chosen: the host does not encode it, or this browser cannot decode it. */
+function codecProblem(codec: keyof typeof CODEC_LABEL, host: HostJson | undefined): string {
+  const hostCodecs = host?.codecs ?? [];
+  if (hostCodecs.length > 0 && !hostCodecs.some((name) => name.toUpperCase().startsWith(HOST_CODEC_PREFIX[codec]))) return "host cannot encode it";
+  const browser = RTCRtpReceiver.getCapabilities?.("video")?.codecs ?? [];
+  if (codec !== "h264" && !browser.some((c) => c.mimeType.toLowerCase() === BROWSER_MIME[codec])) return "this browser cannot decode it";
+  return "";
+}
 
 export function appsPage(context: PageContext, hostId: string): Cleanup {
   const { api, main } = context;
@@ -45,9 +58,14 @@ export function appsPage(context: PageContext, hostId: string): Cleanup {
     const resolution = h("select", { name: "resolution" }, ...RESOLUTIONS.map(([w, hh]) => h("option", { value: `${w}x${hh}` }, `${w}×${hh}`)));
     const fps = h("select", { name: "fps" }, ...FPS.map((f) => h("option", { value: String(f), selected: f === 60 }, `${f} fps`)));
     const bitrate = h("input", { name: "bitrate", type: "number", min: "500", max: "500000", step: "500", value: "10000" });
-    const codecs = host?.codecs?.length ? host.codecs : ["h264"];
-    // Browsers decode H.264 everywhere; HEVC and AV1 only where the platform has a decoder.
-    const codec = h("select", { name: "codec" }, ...["h264", "hevc", "av1"].map((c) => h("option", { value: c, disabled: !codecs.includes(c) }, c.toUpperCase())));
+    const codec = h(
+      "select",
+      { name: "codec" },
+      ...(["h264", "hevc", "av1"] as const).map((c) => {
+        const why = codecProblem(c, host);
+        return h("option", { value: c, disabled: why !== "", selected: c === "h264" }, `${CODEC_LABEL[c]}${why ? ` (${why})` : ""}`);
+      }),
+    );
     const id = h("input", { name: "id", placeholder: "(generated)", pattern: "[A-Za-z0-9][A-Za-z0-9._\\-]*", maxLength: 64 });
     const error = h("div", { className: "error" });
     const form = h(

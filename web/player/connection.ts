@@ -163,6 +163,10 @@ export class ViewerConnection {
       case "end":
         this.#endReason = message.reason;
         return;
+      case "transport":
+        // We ask for WebRTC; a server that moves us anyway sends media this player cannot play.
+        if (message.transport === "websocket") this.#stage("the server moved this viewer to WebSocket media, which this player does not play yet");
+        return;
     }
   }
 

@@ -72,7 +72,7 @@ export class Player {
     this.video.muted = true; // the attribute alone is not the property
     this.#statsBox = h("div", { className: "stats", hidden: localStorage.getItem(STATS_KEY) === "0" });
     this.#stageBox = h("div", { className: "stage" });
-    this.#unmute = h("button", { className: "unmute", title: "Audio starts muted (browser autoplay rules)", onclick: () => this.unmute() }, "🔇 Click to unmute");
+    this.#unmute = h("button", { className: "unmute", title: "Audio starts muted (browser autoplay rules)", onclick: () => this.unmute() }, "Click to unmute");
     this.#mouseButton = h("button", { title: "Ctrl+Alt+Shift+Z", onclick: () => this.setMouseMode(this.#mouseMode === "absolute" ? "relative" : "absolute") }, "Mouse: absolute");
     this.#bar = h(
       "div",

@@ -5,7 +5,8 @@
  *
  * Every URL the page uses is relative to its own location (assets here, the API in the page), so
  * the UI works unchanged under `server.base_path` behind a reverse proxy. The page and its assets
- * are public — they hold no data; every API call the page makes carries the token.
+ * hold no data and are meant to be open (a viewer link opened with a viewer token must load);
+ * every API call the page makes carries the token.
  */
 import { Elysia } from "elysia";
 import { bundleWebAssets } from "../../../web/build.ts" with { type: "macro" };
