@@ -40,6 +40,8 @@ export type ServerSignal =
   | { type: "error"; error: string; message: string }
   /** Media now flows over this WebSocket (binary frames, docs/ws-media.md) instead of WebRTC. */
   | { type: "transport"; transport: "webrtc" | "websocket" }
+  /** The host rumbles this viewer's controller `controllerNumber` (its own numbering); 0/0 stops. */
+  | { type: "rumble"; controllerNumber: number; lowFrequency: number; highFrequency: number }
   | { type: "end"; reason: string };
 
 export type ViewerSignal =

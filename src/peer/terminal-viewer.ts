@@ -12,14 +12,18 @@
  *   dtls       the DTLS handshake completes (peer connection "connected")
  *   media      video RTP arrives
  *   keyframe   a frame that decodes on its own (IDR) is reassembled
+ *
+ * With `transport: "websocket"` (docs/ws-media.md) the media comes over the signaling socket
+ * itself: the stages are signaling, then media (the first video frame on the socket).
  */
 import { EventEmitter } from "node:events";
 import { closeSync, openSync, writeSync } from "node:fs";
 import nodeDataChannel from "node-datachannel";
-import type { InputPacket } from "../moonlight/input.ts";
+import { serializeInputPacket, type InputPacket } from "../moonlight/input.ts";
 import { createOggOpusFile } from "./ogg-opus-writer.ts";
 import type { ServerSignal, StreamerStatus, StreamInfo } from "./signaling.ts";
 import { WebRtcReceiver } from "./webrtc-receiver.ts";
+import { parseWsMedia, serializeInput, serializePing } from "./ws-media.ts";
 
 export type JoinStage = "signaling" | "ice" | "dtls" | "media" | "keyframe";
 
@@ -60,6 +64,8 @@ export interface TerminalViewerOptions {
   recordAudio?: string;
   /** Local address for ICE (tests bind to loopback). */
   bindAddress?: string;
+  /** Media over WebRTC (default) or over the socket itself; sent as `?transport=`. */
+  transport?: "webrtc" | "websocket";
 }
 
 export interface TerminalViewerEvents {
@@ -94,6 +100,7 @@ export interface JoinStats {
 
 export interface JoinSummary {
   streamer: string | null;
+  transport: "webrtc" | "websocket";
   peer_id: string | null;
   frames: number;
   keyframes: number;
@@ -159,10 +166,20 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
   #audioSkipped = false;
   #timer: ReturnType<typeof setInterval> | undefined;
   #waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  #transport: "webrtc" | "websocket";
+  #wsRttMs = -1;
+  #lastPingAt = 0;
+  #wsAudio = 0;
+  #wsInput = false;
 
   constructor(options: TerminalViewerOptions) {
     super();
     this.#options = options;
+    this.#transport = options.transport ?? "webrtc";
+  }
+
+  get transport(): "webrtc" | "websocket" {
+    return this.#transport;
   }
 
   get peerId(): string | null {
@@ -170,6 +187,7 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
   }
 
   get inputReady(): boolean {
+    if (this.#transport === "websocket") return this.#wsInput && this.#ws?.readyState === WebSocket.OPEN;
     return this.#receiver?.inputReady === true;
   }
 
@@ -186,7 +204,9 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
     const done = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
     let ws: WebSocket;
     try {
-      ws = new WebSocket(this.#options.url, { headers: this.#options.headers ?? {} } as unknown as string[]);
+      const url = new URL(this.#options.url);
+      url.searchParams.set("transport", this.#transport);
+      ws = new WebSocket(url.toString(), { headers: this.#options.headers ?? {} } as unknown as string[]);
     } catch (error) {
       this.#fail(new JoinError("signaling", `cannot open ${this.#options.url}: ${(error as Error).message}`));
       return done;
@@ -207,7 +227,13 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
 
   /** Sends one input packet; false when the input channel is not open (or the viewer may not send). */
   sendInput(packet: InputPacket): boolean {
-    const sent = this.#receiver?.sendInput(packet) ?? false;
+    let sent = false;
+    if (this.#transport === "websocket") {
+      if (this.inputReady) {
+        this.#ws!.send(serializeInput(serializeInputPacket(packet)));
+        sent = true;
+      }
+    } else sent = this.#receiver?.sendInput(packet) ?? false;
     if (sent) this.#inputSent++;
     return sent;
   }
@@ -217,7 +243,7 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
     const video = this.#receiver?.videoStats;
     const oldest = this.#rate[0];
     const span = oldest ? (now - oldest.at) / 1000 : 0;
-    const rtt = this.#receiver?.rttMs ?? -1;
+    const rtt = this.#transport === "websocket" ? Math.round(this.#wsRttMs * 10) / 10 : (this.#receiver?.rttMs ?? -1);
     return {
       state: this.#stateText(),
       stream: this.#streamInfo ? { width: this.#streamInfo.width, height: this.#streamInfo.height, codec: this.#streamInfo.codec, fps: this.#streamInfo.fps } : null,
@@ -228,7 +254,7 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
       frames_dropped: this.#base.framesDropped + (video?.framesDropped ?? 0),
       packets: this.#packets,
       packets_lost: this.#base.packetsLost + (video?.packetsLost ?? 0),
-      audio_packets: this.#base.audio + (this.#receiver?.audioPackets ?? 0),
+      audio_packets: this.#base.audio + this.#wsAudio + (this.#receiver?.audioPackets ?? 0),
       fps_now: oldest && span > 0.2 ? (this.#frames - oldest.frames) / span : 0,
       mbps_now: oldest && span > 0.2 ? ((this.#bytes - oldest.bytes) * 8) / span / 1e6 : 0,
       jitter_ms: round(this.#jitter / 90, 2),
@@ -244,6 +270,7 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
     const seconds = this.#firstFrameAt ? Math.max((end - this.#firstFrameAt) / 1000, 1e-3) : 0;
     return {
       streamer: streamerId,
+      transport: this.#transport,
       peer_id: this.#peerId,
       frames: stats.frames,
       keyframes: stats.keyframes,
@@ -296,6 +323,7 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
 
   #stateText(): string {
     if (this.#ended) return `ended (${this.#ended})`;
+    if (this.#transport === "websocket") return this.#frames > 0 ? "playing (websocket)" : this.milestones.hello !== undefined ? "waiting for media" : "connecting";
     if (this.#frames > 0) return this.#pcState === "connected" ? "playing" : this.#pcState;
     if (this.milestones.dtls_connected !== undefined) return this.milestones.first_rtp !== undefined ? "waiting for a keyframe" : "waiting for media";
     if (this.milestones.ice_connected !== undefined) return "DTLS handshake";
@@ -315,6 +343,7 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
 
   #onMessage(data: unknown): void {
     if (this.#closed) return;
+    if (typeof data !== "string") return this.#onBinary(new Uint8Array(data as ArrayBuffer));
     let message: ServerSignal;
     try {
       message = JSON.parse(typeof data === "string" ? data : new TextDecoder().decode(data as ArrayBuffer)) as ServerSignal;
@@ -324,7 +353,13 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
     switch (message.type) {
       case "hello":
         this.#peerId = message.peerId;
+        this.#wsInput = message.role === "viewer";
         this.#milestone("hello");
+        return;
+      case "transport":
+        // The server moved us to the WebSocket transport (transport=auto): media follows on the socket.
+        this.#transport = message.transport;
+        this.#closeReceiver();
         return;
       case "offer":
         this.#milestone("offer");
@@ -362,6 +397,47 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
     else this.emit("end", this.#ended);
   }
 
+  /** Media over the socket (docs/ws-media.md). */
+  #onBinary(bytes: Uint8Array): void {
+    let message;
+    try {
+      message = parseWsMedia(bytes);
+    } catch {
+      return;
+    }
+    const now = performance.now();
+    switch (message.type) {
+      case "video":
+        this.#packets++;
+        this.#onFrame({ data: message.data, keyframe: message.keyframe, receivedAt: now });
+        return;
+      case "audio":
+        this.#wsAudio++;
+        this.#audio?.write(message.data);
+        return;
+      case "ping":
+        this.#ws?.send(serializePing("pong", message.clockMs));
+        return;
+      case "pong":
+        this.#wsRttMs = now - message.clockMs;
+        return;
+    }
+  }
+
+  #onFrame(frame: { data: Uint8Array; keyframe: boolean; receivedAt: number }): void {
+    this.#frames++;
+    this.#bytes += frame.data.length;
+    if (frame.keyframe) this.#keyframes++;
+    this.#lastFrameAt = frame.receivedAt;
+    if (!this.#firstFrameAt) {
+      this.#firstFrameAt = frame.receivedAt;
+      this.#milestone("first_frame");
+      this.#openRecordings();
+      this.#settle();
+    }
+    if (this.#video !== undefined) writeSync(this.#video, frame.data);
+  }
+
   /** A (new) offer: a fresh peer connection, as after a streamer restart. */
   #newReceiver(): void {
     this.#closeReceiver();
@@ -397,19 +473,7 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
     });
     receiver.on("inputReady", () => this.#milestone("input_ready"));
     receiver.on("rtp", (packet) => this.#onRtp(packet));
-    receiver.on("frame", (frame) => {
-      this.#frames++;
-      this.#bytes += frame.data.length;
-      if (frame.keyframe) this.#keyframes++;
-      this.#lastFrameAt = frame.receivedAt;
-      if (!this.#firstFrameAt) {
-        this.#firstFrameAt = frame.receivedAt;
-        this.#milestone("first_frame");
-        this.#openRecordings();
-        this.#settle();
-      }
-      if (this.#video !== undefined) writeSync(this.#video, frame.data);
-    });
+    receiver.on("frame", (frame) => this.#onFrame(frame));
     receiver.on("audio", (opus) => {
       if (this.#audio) this.#audio.write(opus);
     });
@@ -433,6 +497,9 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
   /** RFC 3550 §6.4.1 interarrival jitter, in 90 kHz units. */
   #onRtp(packet: Uint8Array): void {
     this.#packets++;
+    // SRTP flowing means ICE and DTLS are done, even when the state event comes later.
+    this.#milestone("ice_connected");
+    this.#milestone("dtls_connected");
     this.#milestone("first_rtp");
     const now = performance.now();
     this.#lastEventAt = now;
@@ -462,6 +529,10 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
 
   #tick(): void {
     const now = performance.now();
+    if (this.#transport === "websocket" && this.#ws?.readyState === WebSocket.OPEN && now - this.#lastPingAt >= 1000) {
+      this.#lastPingAt = now;
+      this.#ws.send(serializePing("ping", now));
+    }
     this.#rate.push({ at: now, frames: this.#frames, bytes: this.#bytes });
     while (this.#rate.length > 1 && now - this.#rate[0]!.at > RATE_WINDOW_MS) this.#rate.shift();
     // RTP flows but nothing decodable comes out: ask again (the server also asks on track open).
@@ -485,6 +556,7 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
       return this.#fail(new JoinError("signaling", `${notFound ? "streamer not found: " : ""}${this.#serverError.message} (${this.#serverError.error})`));
     }
     if (m.hello === undefined) return this.#fail(new JoinError("signaling", `the socket opened but the server said no hello${suffix}`));
+    if (this.#transport === "websocket") return this.#fail(new JoinError("media", `no video over the WebSocket${suffix} (${this.#wsAudio} audio packets)${status}`));
     if (m.offer === undefined) return this.#fail(new JoinError("signaling", `no offer from the streamer${suffix}${status}`));
     if (m.answer === undefined) return this.#fail(new JoinError("signaling", `the offer was never answered${suffix}`));
     if (m.ice_connected === undefined) {

@@ -112,6 +112,10 @@ export class InputMixer {
         this.#hapticsEnabled = true;
         return this.#forward(packet);
       case "gamepadState": {
+        if ((packet.activeGamepadMask & (1 << packet.controllerNumber)) === 0) {
+          // The viewer unplugged this pad (its own mask no longer has it): free the host slot.
+          return this.#unplug(viewer, packet.controllerNumber);
+        }
         const slot = this.#slotFor(viewerId, viewer, packet.controllerNumber);
         if (slot === undefined) return;
         return this.#forward({ ...packet, controllerNumber: slot, activeGamepadMask: this.activeGamepadMask });
@@ -183,22 +187,27 @@ export class InputMixer {
     for (const button of [...viewer.buttons]) {
       this.#press(this.#buttonHolders, viewer.buttons, viewerId, button, false, { kind: "mouseButton", action: "up", button });
     }
-    for (const slot of viewer.controllers.values()) {
-      this.#slotOwners[slot] = undefined;
-      // A neutral state with the slot's bit cleared tells the host the pad is gone.
-      this.#forward({
-        kind: "gamepadState",
-        controllerNumber: slot,
-        activeGamepadMask: this.activeGamepadMask,
-        buttonFlags: 0,
-        leftTrigger: 0,
-        rightTrigger: 0,
-        leftStickX: 0,
-        leftStickY: 0,
-        rightStickX: 0,
-        rightStickY: 0,
-      });
-    }
-    viewer.controllers.clear();
+    for (const controllerNumber of [...viewer.controllers.keys()]) this.#unplug(viewer, controllerNumber);
+  }
+
+  /** Frees the viewer's pad's host slot and tells the host the pad is gone. */
+  #unplug(viewer: ViewerInput, controllerNumber: number): void {
+    const slot = viewer.controllers.get(controllerNumber);
+    if (slot === undefined) return;
+    viewer.controllers.delete(controllerNumber);
+    this.#slotOwners[slot] = undefined;
+    // A neutral state with the slot's bit cleared tells the host the pad is gone.
+    this.#forward({
+      kind: "gamepadState",
+      controllerNumber: slot,
+      activeGamepadMask: this.activeGamepadMask,
+      buttonFlags: 0,
+      leftTrigger: 0,
+      rightTrigger: 0,
+      leftStickX: 0,
+      leftStickY: 0,
+      rightStickX: 0,
+      rightStickY: 0,
+    });
   }
 }

@@ -62,6 +62,8 @@ interface ExternalViewer {
   id: string;
   viewOnly: boolean;
   connectedAt: number;
+  /** Reaches the viewer through whoever owns its socket. */
+  signal?: (message: ServerSignal) => void;
 }
 
 export interface StreamerSnapshot {
@@ -157,10 +159,13 @@ export class Streamer extends EventEmitter<StreamerEvents> {
    * Adds a viewer whose media is delivered elsewhere (the server process owns its WebSocket): it
    * counts as a viewer and its input goes through the mixer.
    */
-  addExternalViewer(options: { id: string; viewOnly?: boolean }): { input: (packet: InputPacket) => void; close: (reason?: string) => void } {
+  addExternalViewer(options: { id: string; viewOnly?: boolean; signal?: (message: ServerSignal) => void }): {
+    input: (packet: InputPacket) => void;
+    close: (reason?: string) => void;
+  } {
     if (this.#stopped) throw new StreamerStateError("streamer stopped");
     const { id } = options;
-    this.#external.set(id, { id, viewOnly: options.viewOnly ?? false, connectedAt: Date.now() });
+    this.#external.set(id, { id, viewOnly: options.viewOnly ?? false, connectedAt: Date.now(), ...(options.signal ? { signal: options.signal } : {}) });
     this.#mixer.addViewer(id, { viewOnly: options.viewOnly ?? false });
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
@@ -303,7 +308,12 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     session.on("audio", (packet) => this.#onAudio(packet));
     session.on("rumble", (event) => {
       const owner = this.#mixer.controllerOwner(event.controllerNumber);
-      if (owner) this.emit("rumble", owner.viewerId, owner.controllerNumber, event.lowFrequencyMotor, event.highFrequencyMotor);
+      if (!owner) return;
+      this.emit("rumble", owner.viewerId, owner.controllerNumber, event.lowFrequencyMotor, event.highFrequencyMotor);
+      // Back to the pad that owns the slot, in that viewer's own controller numbering.
+      const message: ServerSignal = { type: "rumble", controllerNumber: owner.controllerNumber, lowFrequency: event.lowFrequencyMotor, highFrequency: event.highFrequencyMotor };
+      this.#viewers.get(owner.viewerId)?.sendSignal(message);
+      this.#external.get(owner.viewerId)?.signal?.(message);
     });
     session.on("terminated", (termination) => this.#onTerminated(session, termination));
     try {

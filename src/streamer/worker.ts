@@ -14,6 +14,8 @@ const log = logger("worker");
 
 export const EXIT_PERMANENT_FAILURE = 3;
 const SNAPSHOT_INTERVAL_MS = 1000;
+/** A stop that has not finished by then (a host that does not answer /cancel) ends the process anyway. */
+const STOP_DEADLINE_MS = 8000;
 
 export async function runStreamerWorker(): Promise<number> {
   if (typeof process.send !== "function") {
@@ -35,9 +37,14 @@ export async function runStreamerWorker(): Promise<number> {
   const finished = new Promise<number>((resolve) => (finish = resolve));
   let snapshotTimer: ReturnType<typeof setInterval> | undefined;
 
+  let stopping = false;
   const stop = async (quitApp: boolean, reason: string, code = 0) => {
+    if (stopping) return;
+    stopping = true;
     if (snapshotTimer) clearInterval(snapshotTimer);
+    const deadline = setTimeout(() => finish(code), STOP_DEADLINE_MS);
     await streamer?.stop({ quitApp, reason }).catch(() => undefined);
+    clearTimeout(deadline);
     send({ t: "stopped", reason });
     finish(code);
   };
@@ -104,7 +111,10 @@ export async function runStreamerWorker(): Promise<number> {
         external.get(message.peerId)?.close(message.reason);
         return;
       case "addExternalViewer":
-        if (streamer) external.set(message.peerId, streamer.addExternalViewer({ id: message.peerId, viewOnly: message.viewOnly }));
+        if (streamer) {
+          const peerId = message.peerId;
+          external.set(peerId, streamer.addExternalViewer({ id: peerId, viewOnly: message.viewOnly, signal: (m) => send({ t: "signal", peerId, message: m }) }));
+        }
         return;
       case "input": {
         const viewer = external.get(message.peerId);
@@ -150,9 +160,15 @@ export async function runStreamerWorker(): Promise<number> {
   });
   // The server died or closed the channel: stop rather than linger as an orphan.
   process.on("disconnect", () => void stop(false, "server went away"));
+  // Belt and braces: the IPC channel's disconnect is not always reported when the server is
+  // SIGKILLed, so also watch whether the parent process still exists.
   const parent = process.ppid;
   const orphanCheck = setInterval(() => {
-    if (process.ppid !== parent) void stop(false, "server went away");
+    try {
+      process.kill(parent, 0);
+    } catch {
+      void stop(false, "server went away");
+    }
   }, 1000);
   process.once("SIGTERM", () => void stop(false, "SIGTERM"));
   process.once("SIGINT", () => void stop(false, "SIGINT"));

@@ -117,6 +117,19 @@ describe("InputMixer", () => {
     expect(sent.at(-1)).toMatchObject({ controllerNumber: 0, activeGamepadMask: 0b11 });
   });
 
+  test("a viewer unplugging its pad frees the host slot at once", () => {
+    const { m, sent } = mixer();
+    m.addViewer("A");
+    m.handle("A", pad(0));
+    m.handle("A", pad(1));
+    sent.length = 0;
+    // The browser's neutral state for pad 1 with pad 1's bit cleared from its mask.
+    m.handle("A", { ...(pad(1, 0) as Extract<InputPacket, { kind: "gamepadState" }>), activeGamepadMask: 0b01 });
+    expect(sent).toEqual([expect.objectContaining({ kind: "gamepadState", controllerNumber: 1, activeGamepadMask: 0b01, buttonFlags: 0 })]);
+    expect(m.controllerOwner(1)).toBeUndefined();
+    expect(m.activeGamepadMask).toBe(0b01);
+  });
+
   test("the 17th controller is refused rather than stealing a slot", () => {
     const { m, sent } = mixer();
     for (let v = 0; v <= HOST_CONTROLLER_SLOTS; v++) {

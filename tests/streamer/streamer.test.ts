@@ -12,6 +12,7 @@ import type { InputPacket } from "../../src/moonlight/input.ts";
 import { NvHttpClient } from "../../src/moonlight/nvhttp.ts";
 import { MoonlightSession } from "../../src/moonlight/session.ts";
 import { SimHost } from "../../src/moonlight/sim/sim-host.ts";
+import type { ServerSignal } from "../../src/peer/signaling.ts";
 import { WebRtcReceiver } from "../../src/peer/webrtc-receiver.ts";
 import { Streamer } from "../../src/streamer/streamer.ts";
 
@@ -29,6 +30,7 @@ const until = async (what: () => boolean, ms = 15_000, label = "condition") => {
 
 interface TestViewer {
   id: string;
+  signals: ServerSignal[];
   receiver: WebRtcReceiver;
   frames: { data: Uint8Array; keyframe: boolean }[];
   audio: number;
@@ -39,9 +41,16 @@ function joinViewer(): TestViewer {
   const frames: TestViewer["frames"] = [];
   let handle: ReturnType<Streamer["addViewer"]>;
   const receiver = new WebRtcReceiver({ bindAddress: "127.0.0.1", signal: (m) => queueMicrotask(() => handle.handleSignal(m)) });
-  handle = streamer.addViewer({ signal: (m) => queueMicrotask(() => receiver.handleSignal(m)) });
+  const signals: ServerSignal[] = [];
+  handle = streamer.addViewer({
+    signal: (m) => {
+      signals.push(m);
+      queueMicrotask(() => receiver.handleSignal(m));
+    },
+  });
   const viewer: TestViewer = {
     id: handle.id,
+    signals,
     receiver,
     frames,
     audio: 0,
@@ -145,6 +154,26 @@ describe("Streamer", () => {
     await until(() => keyEvents().length === 2, 10_000, "release on disconnect");
     expect(keyEvents()[1]).toEqual(keyboard("up", K));
     a.leave();
+    await until(() => streamer.viewerCount === 0, 10_000, "viewers to leave");
+  });
+
+  test("the host's rumble reaches the viewer that owns the pad, in its own controller numbering", async () => {
+    const a = joinViewer();
+    const b = joinViewer();
+    await until(() => a.receiver.inputReady && b.receiver.inputReady, 10_000, "input channels");
+    const pad = (controllerNumber: number): InputPacket => ({
+      kind: "gamepadState", controllerNumber, activeGamepadMask: 1 << controllerNumber, buttonFlags: 0, leftTrigger: 0, rightTrigger: 0, leftStickX: 0, leftStickY: 0, rightStickX: 0, rightStickY: 0,
+    });
+    a.receiver.sendInput(pad(0)); // host slot 0
+    await until(() => host.inputLog.some((e) => e.packet.kind === "gamepadState"), 5000, "A's pad");
+    b.receiver.sendInput(pad(0)); // B's pad 0 → host slot 1
+    await until(() => host.inputLog.filter((e) => e.packet.kind === "gamepadState").length >= 2, 5000, "B's pad");
+    host.media!.sendRumble(1, 0x8000, 0x4000);
+    await until(() => b.signals.some((m) => m.type === "rumble"), 5000, "rumble at B");
+    expect(b.signals.find((m) => m.type === "rumble")).toEqual({ type: "rumble", controllerNumber: 0, lowFrequency: 0x8000, highFrequency: 0x4000 });
+    expect(a.signals.some((m) => m.type === "rumble")).toBe(false);
+    a.leave();
+    b.leave();
     await until(() => streamer.viewerCount === 0, 10_000, "viewers to leave");
   });
 

@@ -33,6 +33,8 @@ export interface ConnectionCallbacks {
   status(status: StreamerStatus, detail?: string): void;
   /** The connection will not come back by itself (kicked, or given up). */
   ended(reason: string): void;
+  /** The host rumbles one of this viewer's pads. */
+  rumble(controllerNumber: number, lowFrequency: number, highFrequency: number): void;
 }
 
 export interface ConnectionOptions {
@@ -162,6 +164,9 @@ export class ViewerConnection {
         return;
       case "end":
         this.#endReason = message.reason;
+        return;
+      case "rumble":
+        callbacks.rumble(message.controllerNumber, message.lowFrequency, message.highFrequency);
         return;
       case "transport":
         // We ask for WebRTC; a server that moves us anyway sends media this player cannot play.

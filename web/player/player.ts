@@ -123,6 +123,7 @@ export class Player {
           this.#setStage(`ended: ${reason}`);
           this.#releaseInput();
         },
+        rumble: (controllerNumber, low, high) => this.handleRumble(controllerNumber, low, high),
       },
     });
   }
@@ -296,10 +297,7 @@ export class Player {
     captures.abort.abort();
   }
 
-  /**
-   * Rumble hook for the server's rumble message (not sent by the server yet): plays it on the pad
-   * of that controller slot.
-   */
+  /** The server's rumble message: plays it on the pad of that controller slot. */
   handleRumble(controllerNumber: number, lowFrequency: number, highFrequency: number): void {
     this.#captures?.gamepads.rumble(controllerNumber, lowFrequency, highFrequency);
   }

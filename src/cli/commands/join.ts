@@ -82,6 +82,7 @@ interface JoinOptions {
   type?: string | number;
   viewOnly?: boolean;
   bind?: string;
+  transport?: string;
 }
 
 function seconds(value: unknown, flag: string): number | undefined {
@@ -115,6 +116,7 @@ export const registerJoin: Register = (cli, bind) => {
     .option("--key <key>", "Press a key once connected: A, enter, F5, ctrl+c, 0x41 (repeatable)")
     .option("--type <text>", "Type this text once connected")
     .option("--view-only", "Join without input")
+    .option("--transport <t>", "webrtc (default) or websocket (media over the signaling socket, docs/ws-media.md)")
     .option("--bind <address>", "Local address for ICE (default: 127.0.0.1 when the server is on loopback, else every interface)")
     .option(...SERVER_OPTION)
     .example("mlstream join demo --duration 5 --json")
@@ -126,6 +128,8 @@ export const registerJoin: Register = (cli, bind) => {
         const keys = options.key === undefined ? [] : [options.key].flat().map(String);
         const presses = keys.flatMap(keyPresses);
         const text = options.type === undefined ? undefined : String(options.type);
+        const transport = options.transport === undefined ? "webrtc" : String(options.transport);
+        if (transport !== "webrtc" && transport !== "websocket") throw new UsageError("--transport must be webrtc or websocket");
         if (options.viewOnly && (presses.length > 0 || text !== undefined)) throw new UsageError("--view-only cannot send --key or --type");
         let parsed: ReturnType<typeof parseJoinTarget>;
         try {
@@ -141,6 +145,7 @@ export const registerJoin: Register = (cli, bind) => {
           url: client.peerSocketUrl(parsed.streamerId, { viewOnly: options.viewOnly === true }),
           headers,
           timeoutMs: timeoutS * 1000,
+          transport,
           ...(options.record ? { recordVideo: String(options.record) } : {}),
           ...(options.recordAudio ? { recordAudio: String(options.recordAudio) } : {}),
           ...(bindAddress ? { bindAddress } : {}),
@@ -148,13 +153,19 @@ export const registerJoin: Register = (cli, bind) => {
         const tty = process.stderr.isTTY === true && !ctx.json;
         const progress = new Progress({ quiet: ctx.json });
         progress.update(`signaling: connecting to ${client.server} (streamer ${parsed.streamerId})`);
+        let playing = false;
         viewer.on("milestone", (name) => {
-          if (name !== "first_frame" && name !== "input_ready") progress.update(MILESTONE_TEXT[name]);
+          if (name === "first_frame") playing = true;
+          if (!playing && name !== "input_ready") progress.update(MILESTONE_TEXT[name]);
         });
         let lastStatus = "";
         viewer.on("status", (status, detail) => {
           const line = `streamer ${status}${detail ? `: ${detail}` : ""}`;
-          if (status !== "live" && line !== lastStatus) progress.note(line);
+          if (status !== "live" && line !== lastStatus) {
+            if (playing && tty) process.stderr.write("\r\x1b[2K");
+            if (playing && !ctx.json) process.stderr.write(`${line}\n`);
+            else progress.note(line);
+          }
           lastStatus = line;
         });
 
@@ -177,7 +188,7 @@ export const registerJoin: Register = (cli, bind) => {
             return EXIT_FAILURE;
           }
           const first = viewer.stats();
-          progress.done(`first frame after ${first.first_frame_ms} ms${first.stream ? ` (${first.stream.width}x${first.stream.height} ${first.stream.codec})` : ""}`);
+          progress.done(`first frame after ${first.first_frame_ms} ms${first.stream ? ` (${first.stream.width}x${first.stream.height} ${first.stream.codec})` : ""}${transport === "websocket" ? " over the WebSocket" : ""}`);
 
           let inputProblem: string | undefined;
           if (presses.length > 0 || text !== undefined) {

@@ -6,5 +6,12 @@ import { runStreamerWorker } from "../../streamer/worker.ts";
 import type { Register } from "../command.ts";
 
 export const registerStreamerWorker: Register = (cli, bind) => {
-  cli.command("__streamer", "").action(bind(() => runStreamerWorker()));
+  cli.command("__streamer", "").action(
+    bind(async () => {
+      const code = await runStreamerWorker();
+      // Native WebRTC threads and the IPC channel would keep the process alive: the streamer is
+      // done and nothing is left to flush on stdout, so end it here.
+      process.exit(code);
+    }),
+  );
 };
