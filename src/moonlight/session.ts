@@ -140,8 +140,9 @@ function channelCount(audio: AudioConfiguration | undefined): 2 | 6 | 8 {
   return audio === "7.1" ? 8 : audio === "5.1" ? 6 : 2;
 }
 
-export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
-  readonly counters: SessionCounters = {
+/** All counters at zero (a session that has not received anything yet). */
+export function emptySessionCounters(): SessionCounters {
+  return {
     videoDatagrams: 0,
     audioDatagrams: 0,
     videoBytes: 0,
@@ -156,6 +157,10 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
     audioLost: 0,
     inputPacketsSent: 0,
   };
+}
+
+export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
+  readonly counters: SessionCounters = emptySessionCounters();
   readonly #options: MoonlightSessionOptions;
   readonly #keys: SessionKeys;
   #state: "idle" | "starting" | "streaming" | "stopped" = "idle";

@@ -18,7 +18,7 @@ import type { AudioPacket } from "../moonlight/audio-depacketizer.ts";
 import { AppNotFoundError, NotPairedError } from "../moonlight/errors.ts";
 import { findH264Profile } from "../moonlight/h264.ts";
 import type { InputPacket } from "../moonlight/input.ts";
-import { HostBusyError, type ConnectedInfo, type MoonlightSession, type SessionCounters, type SessionTermination } from "../moonlight/session.ts";
+import { emptySessionCounters, HostBusyError, type ConnectedInfo, type MoonlightSession, type SessionCounters, type SessionTermination } from "../moonlight/session.ts";
 import type { VideoFrame } from "../moonlight/video-depacketizer.ts";
 import type { ServerSignal, StreamerStatus, StreamInfo, ViewerSignal } from "../peer/signaling.ts";
 import { WebRtcViewer, type IceSettings, type WebRtcViewerStats } from "../peer/webrtc-viewer.ts";
@@ -257,7 +257,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
   }
 
   snapshot(): StreamerSnapshot {
-    const counters = this.#session?.snapshot() ?? this.#lastCounters ?? emptyCounters();
+    const counters = this.#session?.snapshot() ?? this.#lastCounters ?? emptySessionCounters();
     return {
       id: this.id,
       status: this.#status,
@@ -433,22 +433,4 @@ export class Streamer extends EventEmitter<StreamerEvents> {
   #broadcast(message: ServerSignal): void {
     for (const viewer of this.#viewers.values()) viewer.sendSignal(message);
   }
-}
-
-function emptyCounters(): SessionCounters {
-  return {
-    videoDatagrams: 0,
-    audioDatagrams: 0,
-    videoBytes: 0,
-    framesEmitted: 0,
-    framesDropped: 0,
-    framesLost: 0,
-    fecRecoveries: 0,
-    idrRequests: 0,
-    malformedDatagrams: 0,
-    audioPackets: 0,
-    audioFecRecoveries: 0,
-    audioLost: 0,
-    inputPacketsSent: 0,
-  };
 }
