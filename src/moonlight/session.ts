@@ -126,6 +126,8 @@ export interface MoonlightSessionOptions {
   firstVideoTimeoutMs?: number;
   /** Audio to drop at start, in ms. Default 0: a viewer joining later wants sound at once. */
   initialAudioDiscardMs?: number;
+  /** Loss injection (tests, diagnostics): a video datagram for which this returns true is dropped on arrival. */
+  dropVideoDatagram?: () => boolean;
 }
 
 const CODEC_FORMATS: Record<VideoCodec, number> = { h264: VideoFormat.h264, hevc: VideoFormat.h265, av1: VideoFormat.av1Main8 };
@@ -292,12 +294,14 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
         },
       );
       const video = this.#video;
+      const dropVideo = this.#options.dropVideoDatagram;
       this.#videoSocket = await this.#atStage("video", () =>
         MediaSocket.open({
           host,
           port: rtsp.video.port,
           ...(rtsp.video.pingPayload ? { pingPayload: rtsp.video.pingPayload } : {}),
           onDatagram: (datagram) => {
+            if (dropVideo?.()) return;
             this.counters.videoBytes += datagram.byteLength;
             video.push(datagram, Math.round(performance.now() * 1000));
           },
