@@ -18,9 +18,10 @@ export function startViewer(root: HTMLElement, base: URL, streamerId: string): P
   signaling.protocol = signaling.protocol === "https:" ? "wss:" : "ws:";
   if (token) signaling.searchParams.set("access_token", token);
   if (viewOnly) signaling.searchParams.set("view_only", "1");
-  // This player plays WebRTC only: without this, a server on `auto` would move a viewer whose
-  // WebRTC is slow to come up to the WebSocket media transport (docs/ws-media.md), which it cannot play.
-  signaling.searchParams.set("transport", "webrtc");
+  // `?transport=auto|webrtc|websocket` (docs/ws-media.md); default auto: WebRTC first, the
+  // WebSocket media transport where WebRTC cannot pass. The connection puts it on the socket URL.
+  const asked = url.searchParams.get("transport");
+  const transport = asked === "webrtc" || asked === "websocket" ? asked : "auto";
   const api = new Api(base, token);
 
   document.title = `${streamerId} · mlstream`;
@@ -56,7 +57,7 @@ export function startViewer(root: HTMLElement, base: URL, streamerId: string): P
       void poll();
     });
 
-  const player = new Player({ signalingUrl: signaling.href, viewOnly, waitForStreamer });
+  const player = new Player({ signalingUrl: signaling.href, viewOnly, waitForStreamer, transport });
   render(root, player.element);
   player.start();
   return player;

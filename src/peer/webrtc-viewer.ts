@@ -272,7 +272,8 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
    */
   writeVideo(frame: RtpFrame): boolean {
     const track = this.#video;
-    if (!track || !this.#videoOpen || this.#closed) return false;
+    // Once per frame, not per packet: a track the viewer closed would fail (and log) every send.
+    if (!track || !this.#videoOpen || this.#closed || !track.isOpen()) return false;
     if (this.#waitingForKeyframe) {
       if (!frame.keyframe) {
         this.stats.framesSkipped++;

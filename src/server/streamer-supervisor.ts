@@ -256,7 +256,16 @@ export class StreamerSupervisor {
 
   signal(streamerId: string, peerId: string, message: ViewerSignal): void {
     const entry = this.#streamers.get(streamerId);
-    if (entry?.peers.has(peerId)) entry.process.signal(peerId, message);
+    const peer = entry?.peers.get(peerId);
+    if (!entry || !peer) return;
+    if (peer.ws && message.type === "keyframe") {
+      // A WebSocket viewer's decoder lost its reference: it waits for the next keyframe, which
+      // the host is asked for (coalesced with everyone else's requests).
+      peer.ws.resetToKeyframe();
+      entry.process.requestKeyframe(true);
+      return;
+    }
+    entry.process.signal(peerId, message);
   }
 
   /** The viewer's signaling channel closed. */

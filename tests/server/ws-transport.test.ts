@@ -98,6 +98,22 @@ describe("WebSocket media transport", () => {
     }
   });
 
+  test("a WebSocket viewer's keyframe request is honoured: it gets the next keyframe at once", async () => {
+    const client = await joinWs("?transport=websocket");
+    try {
+      await until(() => client.video.length > 5, 10_000, "media");
+      const requested = () => sim.media!.stats.video.idrsSent.request;
+      const before = requested();
+      client.ws.send(JSON.stringify({ type: "keyframe" }));
+      // The host was asked for an IDR on this viewer's behalf (not the loop's own keyframe).
+      await until(() => requested() > before, 5000, "an IDR requested from the host");
+      const framesAtRequest = client.video.length;
+      await until(() => client.video.slice(framesAtRequest).some((f) => f.keyframe), 5000, "the keyframe at the viewer");
+    } finally {
+      client.ws.close();
+    }
+  });
+
   test("an auto viewer whose WebRTC never connects is moved to the WebSocket transport", async () => {
     const client = await joinWs("?transport=auto");
     try {

@@ -37,12 +37,14 @@ export interface ServeOptions {
   /** Run this compiled binary (from `cwd`) instead of the source. */
   binary?: string;
   cwd?: string;
+  /** Extra environment (config as `MLSTREAM_*` variables). */
+  env?: Record<string, string>;
 }
 
 /** `mlstream serve` from source in a throwaway home, on a free (or the given) loopback port. */
 export async function startServe(options: ServeOptions = {}): Promise<Serve> {
   const home = options.home ?? tempDir("mlstream-web-").path;
-  const env = cleanEnv({ XDG_CONFIG_HOME: join(home, "config"), XDG_DATA_HOME: join(home, "data"), MLSTREAM_LOG_LEVEL: "info" });
+  const env = cleanEnv({ XDG_CONFIG_HOME: join(home, "config"), XDG_DATA_HOME: join(home, "data"), MLSTREAM_LOG_LEVEL: "info", ...options.env });
   const args = ["serve", "--port", String(options.port ?? 0), "--json", ...(options.args ?? [])];
   const proc = Bun.spawn(cliCommand(args, options.binary), { cwd: options.cwd ?? REPO_ROOT, env, stdout: "pipe", stderr: "pipe" });
   let errors = "";
@@ -73,11 +75,11 @@ export async function startServe(options: ServeOptions = {}): Promise<Serve> {
 }
 
 /** Debian's Chromium, headless; playwright gives each launch a fresh profile dir. */
-export function launchChromium(): Promise<Browser> {
+export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: "/usr/bin/chromium",
     headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", ...extraArgs],
     timeout: 20_000,
   });
 }
@@ -172,4 +174,50 @@ export async function pngLuma(page: Page, png: Uint8Array): Promise<{ mean: numb
     const mean = sum / n;
     return { mean, stddev: Math.sqrt(Math.max(0, squares / n - mean * mean)) };
   }, dataUrl);
+}
+
+/**
+ * Chromium flags under which WebRTC cannot pass: no UDP except through a proxy (and there is
+ * none), so ICE gathers no candidate and never connects, as on an HTTP-only network.
+ */
+export const NO_WEBRTC_ARGS = ["--force-webrtc-ip-handling-policy=disable_non_proxied_udp", "--webrtc-ip-handling-policy=disable_non_proxied_udp"];
+
+export interface WsPageCounters {
+  transport: string;
+  framesReceived: number;
+  framesDecoded: number;
+  framesDropped: number;
+  framesDrawn: number;
+  keyFramesDecoded: number;
+  decodeErrors: number;
+  bytesReceived: number;
+  audioPackets: number;
+  rttMs: number | undefined;
+  width: number;
+  height: number;
+  codec: string;
+}
+
+/** The player's own WebSocket-transport counters (live, not the once-a-second sample). */
+export async function wsCounters(page: Page): Promise<WsPageCounters | undefined> {
+  return page.evaluate(() => {
+    const player = window.mlstreamPlayer;
+    const counters = player?.wsCounters;
+    if (!player || !counters) return undefined;
+    return { transport: player.transport, ...counters };
+  });
+}
+
+/** Frames decoded by the page over whichever transport it uses now. */
+export async function anyFramesDecoded(page: Page): Promise<number> {
+  const ws = await wsCounters(page);
+  return ws && ws.transport === "websocket" ? ws.framesDecoded : framesDecoded(page);
+}
+
+/** A free TCP port on 127.0.0.1 (bound once, then released). */
+export async function freePort(): Promise<number> {
+  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = server.port;
+  server.stop(true);
+  return port;
 }

@@ -8,8 +8,15 @@
  *
  * The current stage is always named (signaling, ICE, DTLS, media), so a link that hangs says
  * where.
+ *
+ * Transport (docs/ws-media.md): `auto` (the default) answers the WebRTC offer and moves to the
+ * WebSocket media transport when the server says so (its fallback timer) or at once when this
+ * side's ICE fails before media ever flowed; `websocket` asks for it from the start; `webrtc`
+ * never moves. Once moved, reconnects ask for the WebSocket transport directly. On the WebSocket
+ * transport, binary frames of the socket are media (`media` callback) and input goes back on it.
  */
 import type { ServerSignal, StreamInfo, StreamerStatus, ViewerSignal } from "../../src/peer/signaling.ts";
+import type { InputSocket } from "./input-sender.ts";
 import { BackoffPolicy, type ReconnectPolicy } from "./reconnect-policy.ts";
 import { adaptOfferToReceiver, receivableH264Profiles } from "./sdp.ts";
 
@@ -35,7 +42,14 @@ export interface ConnectionCallbacks {
   ended(reason: string): void;
   /** The host rumbles one of this viewer's pads. */
   rumble(controllerNumber: number, lowFrequency: number, highFrequency: number): void;
+  /** The media transport of this socket: told on hello, and again when the server moves us. */
+  transport(transport: MediaTransport): void;
+  /** A binary frame of the WebSocket media transport (docs/ws-media.md). */
+  media(bytes: Uint8Array): void;
 }
+
+export type TransportChoice = "auto" | "webrtc" | "websocket";
+export type MediaTransport = "webrtc" | "websocket";
 
 export interface ConnectionOptions {
   /** ws(s):// URL of `api/streamers/<id>/peer`, token and view_only included. */
@@ -44,6 +58,8 @@ export interface ConnectionOptions {
   policy?: ReconnectPolicy;
   /** Resolves when a streamer that was gone (4004) may be back; rejects to give up. */
   waitForStreamer(): Promise<void>;
+  /** Default `auto`: WebRTC first, the WebSocket transport where WebRTC cannot pass. */
+  transport?: TransportChoice;
 }
 
 export class ViewerConnection {
@@ -58,11 +74,38 @@ export class ViewerConnection {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #stageTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  #transport: MediaTransport = "webrtc";
+  /** Moved to the WebSocket transport once: reconnects ask for it directly. */
+  #fellBack = false;
+  /** The current peer connection reached "connected" at least once. */
+  #pcConnected = false;
 
   constructor(options: ConnectionOptions) {
     this.#options = options;
     this.#policy = options.policy ?? new BackoffPolicy();
   }
+
+  /** The media transport in use on the current socket. */
+  get transport(): MediaTransport {
+    return this.#transport;
+  }
+
+  /** The peer socket as the WebSocket transport's input and pings use it. */
+  readonly socket: InputSocket = (() => {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    return {
+      get open() {
+        return self.#transport === "websocket" && self.#ws?.readyState === WebSocket.OPEN;
+      },
+      get bufferedAmount() {
+        return self.#ws?.bufferedAmount ?? 0;
+      },
+      send(data: Uint8Array<ArrayBuffer>) {
+        if (self.#transport === "websocket") self.sendBinary(data);
+      },
+    };
+  })();
 
   get peerConnection(): RTCPeerConnection | undefined {
     return this.#pc;
@@ -72,15 +115,25 @@ export class ViewerConnection {
     if (this.#closed) return;
     clearTimeout(this.#timer);
     this.#endReason = "";
+    this.#transport = "webrtc";
     this.#stage("signaling: connecting");
-    const ws = new WebSocket(this.#options.url);
+    const url = new URL(this.#options.url);
+    const choice = this.#options.transport ?? "auto";
+    url.searchParams.set("transport", this.#fellBack ? "websocket" : choice);
+    const ws = new WebSocket(url.href);
+    ws.binaryType = "arraybuffer";
     this.#ws = ws;
     ws.onopen = () => {
+      if (this.#transport === "websocket") return;
       this.#stage("signaling: waiting for the offer");
       this.#watchStage("signaling: no offer from the server");
     };
     ws.onmessage = (event) => {
       if (ws !== this.#ws) return;
+      if (event.data instanceof ArrayBuffer) {
+        if (this.#transport === "websocket") this.#options.callbacks.media(new Uint8Array(event.data));
+        return;
+      }
       let message: ServerSignal;
       try {
         message = JSON.parse(String(event.data)) as ServerSignal;
@@ -102,6 +155,27 @@ export class ViewerConnection {
   /** Asks for a keyframe (the decoder lost its reference, e.g. after the tab was hidden). */
   requestKeyframe(): void {
     this.#send({ type: "keyframe" });
+  }
+
+  /** A binary message of the WebSocket transport (input, ping). */
+  sendBinary(data: Uint8Array<ArrayBuffer>): void {
+    if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(data);
+  }
+
+  /**
+   * Drops the socket and joins again at once (a fresh join starts at a keyframe): the last resort
+   * of the WebSocket transport when its keyframe requests go unanswered.
+   */
+  rejoin(reason: string): void {
+    const ws = this.#ws;
+    if (!ws || this.#closed) return;
+    console.warn(`mlstream: rejoining (${reason})`);
+    this.#ws = undefined;
+    clearTimeout(this.#stageTimer);
+    ws.onclose = null;
+    ws.close(1000, "rejoin");
+    this.#replacePeer(undefined);
+    this.connect();
   }
 
   /** Media flows: the next drop starts its back-off from the beginning. */
@@ -142,8 +216,12 @@ export class ViewerConnection {
       case "hello":
         this.#iceServers = (message.iceServers ?? []).map((s) => ({ urls: s.urls, ...(s.username ? { username: s.username, credential: s.credential ?? "" } : {}) }));
         callbacks.hello(message.role);
+        if (message.transport === "websocket") this.#useWebSocket();
+        else callbacks.transport("webrtc");
         return;
       case "offer":
+        // On the WebSocket transport there is no peer connection to make.
+        if (this.#transport === "websocket") return;
         await this.#answer(message.sdp);
         return;
       case "candidate": {
@@ -169,16 +247,27 @@ export class ViewerConnection {
         callbacks.rumble(message.controllerNumber, message.lowFrequency, message.highFrequency);
         return;
       case "transport":
-        // We ask for WebRTC; a server that moves us anyway sends media this player cannot play.
-        if (message.transport === "websocket") this.#stage("the server moved this viewer to WebSocket media, which this player does not play yet");
+        if (message.transport === "websocket") this.#useWebSocket();
         return;
     }
+  }
+
+  /** Media comes over this socket now: the peer connection (if any) goes. */
+  #useWebSocket(): void {
+    if (this.#transport === "websocket") return;
+    this.#transport = "websocket";
+    if ((this.#options.transport ?? "auto") !== "webrtc") this.#fellBack = true;
+    this.#replacePeer(undefined);
+    this.#stage("WebSocket: waiting for a keyframe");
+    this.#watchStage("WebSocket: connected, but no video (keyframe?)");
+    this.#options.callbacks.transport("websocket");
   }
 
   async #answer(sdp: string): Promise<void> {
     this.#stage("signaling: answering");
     const pc = new RTCPeerConnection({ iceServers: this.#iceServers, bundlePolicy: "max-bundle" });
     this.#replacePeer(pc);
+    this.#pcConnected = false;
     const { callbacks } = this.#options;
     pc.ontrack = (event) => pc === this.#pc && callbacks.track(event);
     pc.ondatachannel = (event) => pc === this.#pc && callbacks.dataChannel(event.channel);
@@ -197,10 +286,17 @@ export class ViewerConnection {
           this.#stage(pc.iceConnectionState === "connected" ? "DTLS: handshaking" : "ICE: checking");
           break;
         case "connected":
+          this.#pcConnected = true;
           this.#stage("media: waiting for the first frame");
           this.#watchStage("media: connected, but no video (keyframe?)");
           break;
         case "failed":
+          if ((this.#options.transport ?? "auto") === "auto" && !this.#pcConnected) {
+            // WebRTC cannot pass here: ask for the media over this socket before the server's timer.
+            this.#stage("ICE failed: moving to the WebSocket transport");
+            this.#send({ type: "transport", transport: "websocket" });
+            break;
+          }
           // The server notices too and closes with 4010; do not wait for it.
           this.#stage("ICE/DTLS: connection failed");
           this.#ws?.close(1000, "peer connection failed");

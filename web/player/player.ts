@@ -1,24 +1,28 @@
 /**
- * The player: one streamer's video and audio in a `<video>`, the stats overlay, and — unless the
- * viewer is view-only — keyboard, mouse, touch, gamepad and clipboard input to the host.
+ * The player: one streamer's video and audio in a `<video>` (WebRTC) or a `<canvas>` fed by
+ * WebCodecs (the WebSocket media transport, ws-media.ts), the stats overlay naming the transport,
+ * and — unless the viewer is view-only — keyboard, mouse, touch, gamepad and clipboard input to
+ * the host, on the data channels or on the peer socket.
  *
  * Latency: every receiver gets `jitterBufferTarget = 0` and `playoutDelayHint = 0`, and the
  * server's playout-delay RTP extension stays negotiated (docs/field-notes.md: without all three,
  * Chrome's jitter buffer creeps up over a session).
- * Autoplay: the video starts muted (browsers allow that); the first click or key unmutes it.
+ * Autoplay: the video starts muted (browsers allow that); the first click or key unmutes it. On
+ * the WebSocket transport audio likewise starts with that first gesture (an AudioContext).
  */
 import type { InputPacket } from "../../src/moonlight/input.ts";
 import type { StreamInfo, StreamerStatus } from "../../src/peer/signaling.ts";
 import { h } from "../lib/dom.ts";
-import { ViewerConnection } from "./connection.ts";
+import { ViewerConnection, type MediaTransport, type TransportChoice } from "./connection.ts";
 import { GamepadCapture } from "./gamepad.ts";
 import { InputSender } from "./input-sender.ts";
 import { KeyboardCapture } from "./keyboard.ts";
 import { MouseCapture, type MouseMode } from "./mouse.ts";
 import type { ReconnectPolicy } from "./reconnect-policy.ts";
-import { formatStats, StatsSampler, type PlayerStats } from "./stats.ts";
+import { formatStats, StatsSampler, WsStatsSampler, type PlayerStats } from "./stats.ts";
 import { utf8Chunks } from "./text.ts";
 import { TouchCapture } from "./touch.ts";
+import { WsMedia, type WsMediaCounters } from "./ws-media.ts";
 
 export interface PlayerOptions {
   /** ws(s):// URL of the streamer's peer socket (token and view_only included). */
@@ -28,6 +32,8 @@ export interface PlayerOptions {
   /** Resolves when a stopped streamer is back (see ViewerConnection). */
   waitForStreamer(): Promise<void>;
   policy?: ReconnectPolicy;
+  /** `?transport=` of the page; default `auto` (WebRTC, falling back to the WebSocket transport). */
+  transport?: TransportChoice;
 }
 
 interface InputCaptures {
@@ -45,10 +51,15 @@ const STALL_SAMPLES = 3;
 export class Player {
   readonly element: HTMLDivElement;
   readonly video: HTMLVideoElement;
+  /** Where the WebSocket transport draws (hidden on WebRTC). */
+  readonly canvas: HTMLCanvasElement;
   readonly #options: PlayerOptions;
   readonly #connection: ViewerConnection;
   readonly #input = new InputSender();
   readonly #sampler = new StatsSampler();
+  readonly #wsSampler = new WsStatsSampler();
+  #wsMedia: WsMedia | undefined;
+  #audioUnlocked = false;
   readonly #statsBox: HTMLDivElement;
   readonly #stageBox: HTMLDivElement;
   readonly #unmute: HTMLButtonElement;
@@ -70,6 +81,9 @@ export class Player {
     this.#options = options;
     this.video = h("video", { autoplay: true, muted: true, playsInline: true, disablePictureInPicture: true });
     this.video.muted = true; // the attribute alone is not the property
+    this.canvas = h("canvas", { className: "ws-video", hidden: true });
+    // As the <video>: fills the player, the picture letterboxed inside it.
+    Object.assign(this.canvas.style, { position: "absolute", inset: "0", width: "100%", height: "100%", objectFit: "contain", background: "#000" });
     this.#statsBox = h("div", { className: "stats", hidden: localStorage.getItem(STATS_KEY) === "0" });
     this.#stageBox = h("div", { className: "stage" });
     this.#unmute = h("button", { className: "unmute", title: "Audio starts muted (browser autoplay rules)", onclick: () => this.unmute() }, "Click to unmute");
@@ -82,7 +96,7 @@ export class Player {
       h("button", { title: "Ctrl+Alt+Shift+S", onclick: () => this.toggleStats() }, "Stats"),
       h("button", { title: "Ctrl+Alt+Shift+X", onclick: () => void this.toggleFullscreen() }, "Fullscreen"),
     );
-    this.element = h("div", { className: "player", tabIndex: 0 }, this.video, this.#statsBox, this.#stageBox, this.#unmute, this.#bar);
+    this.element = h("div", { className: "player", tabIndex: 0 }, this.video, this.canvas, this.#statsBox, this.#stageBox, this.#unmute, this.#bar);
     this.element.style.touchAction = "none";
     this.video.srcObject = this.#media;
 
@@ -101,7 +115,10 @@ export class Player {
       url: options.signalingUrl,
       waitForStreamer: options.waitForStreamer,
       ...(options.policy ? { policy: options.policy } : {}),
+      ...(options.transport ? { transport: options.transport } : {}),
       callbacks: {
+        transport: (transport) => this.#onTransport(transport),
+        media: (bytes) => this.#wsMedia?.handle(bytes),
         stage: (text) => this.#setStage(text),
         hello: (role) => {
           this.#role = role;
@@ -141,6 +158,22 @@ export class Player {
     // Let go on the host before the channels close (the server releases them too, as a backstop).
     this.#releaseInput();
     this.#connection.close();
+    this.#wsMedia?.close();
+  }
+
+  /** The media transport in use ("webrtc" until the server says otherwise). */
+  get transport(): MediaTransport {
+    return this.#connection.transport;
+  }
+
+  /** The WebSocket transport's decoder and counters (undefined on WebRTC). */
+  get wsMedia(): WsMedia | undefined {
+    return this.#wsMedia;
+  }
+
+  /** Live counters of the WebSocket transport (frames decoded, dropped …), for tests. */
+  get wsCounters(): Readonly<WsMediaCounters> | undefined {
+    return this.#wsMedia?.counters;
   }
 
   /** The latest sample of the stats overlay (also read by the browser tests). */
@@ -161,6 +194,14 @@ export class Player {
   }
 
   unmute(): void {
+    this.#audioUnlocked = true;
+    if (this.#wsMedia) {
+      this.#wsMedia.audio.start().then(
+        () => this.#unmute.remove(),
+        // Still blocked (no user gesture yet): keep the button.
+        () => {},
+      );
+    }
     if (!this.video.muted) return;
     this.video.muted = false;
     this.video.play().then(
@@ -217,6 +258,61 @@ export class Player {
     this.#stageBox.textContent = text;
   }
 
+  #onTransport(transport: MediaTransport): void {
+    this.#wsSampler.reset();
+    this.#stalled = 0;
+    if (transport === "webrtc") {
+      this.#wsMedia?.close();
+      this.#wsMedia = undefined;
+      this.video.hidden = false;
+      this.canvas.hidden = true;
+      return;
+    }
+    if (this.#wsMedia) this.#wsMedia.resync();
+    else {
+      this.#wsMedia = new WsMedia({
+        video: this.video,
+        canvas: this.canvas,
+        sendBinary: (data) => this.#connection.sendBinary(data),
+        requestKeyframe: () => this.#connection.requestKeyframe(),
+        profileLevelId: () => this.#info?.profileLevelId,
+        onFirstFrame: () => {
+          if (/^(signaling|ICE|DTLS|media|WebSocket)/.test(this.#stage)) this.#setStage("");
+        },
+        // The server did not answer our keyframe requests: a fresh join starts at a keyframe.
+        onKeyframeTimeout: () => this.#connection.rejoin("no keyframe came"),
+      });
+      // The user already clicked: start the audio now.
+      if (this.#audioUnlocked) void this.#wsMedia.audio.start().then(() => this.#unmute.remove(), () => {});
+    }
+    const onCanvas = this.#wsMedia.surface === "canvas";
+    this.video.hidden = onCanvas;
+    this.canvas.hidden = !onCanvas;
+    if (onCanvas) this.video.srcObject = null;
+    this.#input.attachSocket(this.#connection.socket);
+    this.#updateInput();
+  }
+
+  /** What mouse and touch capture measure: the visible picture (the video, or the canvas). */
+  #picture(): HTMLVideoElement {
+    const canvas = this.canvas;
+    const video = this.video;
+    const ws = () => (this.#connection.transport === "websocket" && this.#wsMedia?.surface === "canvas" ? this.#wsMedia.counters : undefined);
+    // Mouse and touch read only these three members of the element (geometry.ts).
+    return {
+      get videoWidth() {
+        const counters = ws();
+        return counters ? counters.width : video.videoWidth;
+      },
+      get videoHeight() {
+        const counters = ws();
+        return counters ? counters.height : video.videoHeight;
+      },
+      getBoundingClientRect: () => (ws() ? canvas : video).getBoundingClientRect(),
+      // (On the WebSocket transport with a track generator, the <video> shows the frames itself.)
+    } as unknown as HTMLVideoElement;
+  }
+
   #onPeerConnection(pc: RTCPeerConnection | undefined): void {
     this.#input.detach();
     this.#sampler.reset();
@@ -225,6 +321,8 @@ export class Player {
       // A fresh stream per peer connection: the old tracks ended with it.
       this.#media = new MediaStream();
       this.video.srcObject = this.#media;
+    } else if (this.#connection?.transport === "websocket") {
+      this.#input.attachSocket(this.#connection.socket);
     }
   }
 
@@ -253,7 +351,8 @@ export class Player {
   #startCapture(): void {
     const send = (packet: InputPacket) => this.#send(packet);
     const abort = new AbortController();
-    const mouse = new MouseCapture({ surface: this.element, video: this.video, send, onModeChange: (mode) => this.setMouseMode(mode) });
+    const picture = this.#picture();
+    const mouse = new MouseCapture({ surface: this.element, video: picture, send, onModeChange: (mode) => this.setMouseMode(mode) });
     mouse.setMode(this.#mouseMode);
     this.#captures = {
       abort,
@@ -268,7 +367,7 @@ export class Player {
       }),
       touch: new TouchCapture({
         surface: this.element,
-        video: this.video,
+        video: picture,
         send,
         capabilities: () => ({ touch: this.#info?.capabilities.touch ?? false, pen: this.#info?.capabilities.pen ?? false }),
       }),
@@ -313,6 +412,10 @@ export class Player {
   }
 
   async #sampleStats(): Promise<void> {
+    if (this.#connection.transport === "websocket" && this.#wsMedia) {
+      this.#sampleWsStats(this.#wsMedia);
+      return;
+    }
     const pc = this.#connection.peerConnection;
     if (!pc) return;
     let stats: PlayerStats;
@@ -335,5 +438,22 @@ export class Player {
     const status = this.#status && this.#status !== "live" ? ` (streamer ${this.#status})` : "";
     const role = this.#captures ? "input on" : "view only";
     this.#statsBox.textContent = formatStats(stats, `${pc.connectionState}${status}, ${role}`);
+  }
+
+  #sampleWsStats(media: WsMedia): void {
+    const stats = this.#wsSampler.sample(media.counters);
+    const previous = this.#lastStats?.transport === "WebSocket" ? this.#lastStats : undefined;
+    this.#lastStats = stats;
+    if (stats.framesDecoded > 0) this.#connection.markHealthy();
+    // Media flows but nothing decodes for a while: ask for a keyframe (the server coalesces).
+    if (previous && stats.framesDecoded === previous.framesDecoded && media.counters.framesReceived > 0) {
+      if (++this.#stalled % STALL_SAMPLES === 0) this.#connection.requestKeyframe();
+    } else {
+      this.#stalled = 0;
+    }
+    const status = this.#status && this.#status !== "live" ? ` (streamer ${this.#status})` : "";
+    const role = this.#captures ? "input on" : "view only";
+    const audio = media.audio.playing ? "audio on" : "audio muted";
+    this.#statsBox.textContent = formatStats(stats, `WebSocket${status}, ${role}, ${audio}`);
   }
 }

@@ -1,9 +1,13 @@
 /**
- * Playback statistics from `RTCPeerConnection.getStats()`, sampled once a second: the numbers a
- * viewer needs to tell a slow network from a slow decoder. Rates are deltas between samples.
+ * Playback statistics, sampled once a second: from `RTCPeerConnection.getStats()` on WebRTC, from
+ * the WebSocket transport's own counters (ws-media.ts) on WebSocket. The numbers a viewer needs
+ * to tell a slow network from a slow decoder. Rates are deltas between samples.
  */
+import type { WsMediaCounters } from "./ws-media.ts";
 
 export interface PlayerStats {
+  /** The media transport in use. */
+  transport: "WebRTC" | "WebSocket";
   /** Frames decoded per second. */
   fps: number;
   /** Video + audio receive rate. */
@@ -74,6 +78,7 @@ export class StatsSampler {
     const codec = video && typeof video.codecId === "string" ? byId.get(video.codecId) : undefined;
 
     return {
+      transport: "WebRTC",
       fps: seconds > 0 ? frames / seconds : num(video, "framesPerSecond"),
       bitrateKbps: seconds > 0 && before ? ((now.bytes - before.bytes) * 8) / seconds / 1000 : 0,
       rttMs: typeof pair?.currentRoundTripTime === "number" ? pair.currentRoundTripTime * 1000 : undefined,
@@ -92,11 +97,48 @@ export class StatsSampler {
   }
 }
 
+/** The same numbers for the WebSocket transport, from its counters. */
+export class WsStatsSampler {
+  #previous: { at: number; bytes: number; framesDecoded: number; decodeMs: number } | undefined;
+
+  reset(): void {
+    this.#previous = undefined;
+  }
+
+  sample(counters: Readonly<WsMediaCounters>): PlayerStats {
+    const now = { at: performance.now(), bytes: counters.bytesReceived, framesDecoded: counters.framesDecoded, decodeMs: counters.totalDecodeMs };
+    const before = this.#previous;
+    this.#previous = now;
+    const seconds = before ? (now.at - before.at) / 1000 : 0;
+    const frames = before ? now.framesDecoded - before.framesDecoded : 0;
+    return {
+      transport: "WebSocket",
+      fps: seconds > 0 ? frames / seconds : 0,
+      bitrateKbps: seconds > 0 && before ? ((now.bytes - before.bytes) * 8) / seconds / 1000 : 0,
+      rttMs: counters.rttMs,
+      // No jitter buffer for video on this transport: frames are decoded as they arrive.
+      jitterBufferMs: undefined,
+      decodeMs: frames > 0 && before ? (now.decodeMs - before.decodeMs) / frames : undefined,
+      // TCP loses nothing; what a WebRTC receiver loses, this one drops (see framesDropped).
+      packetsLost: 0,
+      framesDecoded: counters.framesDecoded,
+      framesDropped: counters.framesDropped,
+      keyFramesDecoded: counters.keyFramesDecoded,
+      width: counters.width,
+      height: counters.height,
+      codec: counters.codec,
+      decoder: "WebCodecs",
+      audioPacketsLost: 0,
+    };
+  }
+}
+
 const ms = (value: number | undefined) => (value === undefined ? "–" : `${value.toFixed(1)} ms`);
 
 /** The overlay text. */
 export function formatStats(stats: PlayerStats, stage: string): string {
   return [
+    `transport  ${stats.transport}`,
     `${stats.width}×${stats.height} ${stats.codec}${stats.decoder ? ` (${stats.decoder})` : ""}`,
     `fps        ${stats.fps.toFixed(1)}`,
     `bitrate    ${(stats.bitrateKbps / 1000).toFixed(2)} Mbps`,
