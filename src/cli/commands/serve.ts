@@ -116,6 +116,9 @@ async function serve(ctx: CliContext, demoMode: boolean): Promise<void> {
     process.off("SIGTERM", onTerm);
     await demo?.close();
     await supervisor.shutdown();
+    // The shutdown told every viewer why (an `end` message and close code 4004); let those close
+    // frames reach them before the remaining connections are cut.
+    await Bun.sleep(250);
     await app.stop(true);
   }
 }
