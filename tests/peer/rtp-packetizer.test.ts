@@ -1,17 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
-import { isAccessUnitDelimiter, splitNalUnits, type VideoCodec } from "../../src/moonlight/nal.ts";
+import { splitNalUnits, type VideoCodec } from "../../src/moonlight/nal.ts";
 import { OpusRtpPacketizer, VideoRtpPacketizer } from "../../src/peer/rtp-packetizer.ts";
+import { loopAccessUnits } from "../support/sim-loop.ts";
 
-const ASSETS = resolve(import.meta.dir, "../../src/moonlight/sim/assets");
-
-/** Access units of an Annex-B file whose AUs start with an AUD. */
-function accessUnits(codec: VideoCodec, file: Uint8Array): Uint8Array[] {
-  const nals = splitNalUnits(codec, file);
-  const starts = nals.filter((n) => isAccessUnitDelimiter(codec, n.type)).map((n) => n.start);
-  return starts.map((s, i) => file.subarray(s, starts[i + 1] ?? file.length));
-}
 
 /** NAL payloads (without start codes or trailing zeros) of an access unit. */
 function nalPayloads(codec: VideoCodec, au: Uint8Array): string[] {
@@ -55,9 +46,9 @@ function depacketize(codec: VideoCodec, packets: readonly Uint8Array[]): string[
 }
 
 describe("VideoRtpPacketizer", () => {
-  for (const [codec, file] of [["h264", "loop.h264"], ["hevc", "loop.h265"]] as const) {
+  for (const codec of ["h264", "hevc"] as const) {
     test(`${codec}: every access unit of the sim loop survives packetization byte for byte`, () => {
-      const aus = accessUnits(codec, readFileSync(resolve(ASSETS, file)));
+      const aus = loopAccessUnits(codec);
       expect(aus.length).toBe(120);
       const packetizer = new VideoRtpPacketizer(codec, { payloadType: 96, ssrc: 0x1234, maxPayloadBytes: 1200, initialSequence: 65530 });
       let expectedSeq = 65530;

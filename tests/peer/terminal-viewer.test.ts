@@ -3,29 +3,16 @@
  * on purpose, one way per stage: each failed join names the stage it stopped at.
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
 import type { ServerWebSocket } from "bun";
-import { isAccessUnitDelimiter, splitNalUnits } from "../../src/moonlight/nal.ts";
 import { parseViewerSignal, type ServerSignal, type StreamInfo } from "../../src/peer/signaling.ts";
 import { VideoRtpPacketizer } from "../../src/peer/rtp-packetizer.ts";
 import { formatStatusLine, JoinError, TerminalViewer } from "../../src/peer/terminal-viewer.ts";
 import { WebRtcViewer } from "../../src/peer/webrtc-viewer.ts";
+import { LOOP_STREAM_INFO, loopAccessUnits } from "../support/sim-loop.ts";
 
-const loop = readFileSync(resolve(import.meta.dir, "../../src/moonlight/sim/assets/loop.h264"));
-const auds = splitNalUnits("h264", loop).filter((n) => isAccessUnitDelimiter("h264", n.type)).map((n) => n.start);
-const FRAMES = auds.map((s, i) => loop.subarray(s, auds[i + 1] ?? loop.length));
+const FRAMES = loopAccessUnits("h264");
 
-const info: StreamInfo = {
-  width: 1280,
-  height: 720,
-  fps: 60,
-  codec: "h264",
-  profileLevelId: "64001f",
-  audio: { channels: 2, sampleRate: 48000 },
-  input: true,
-  capabilities: { touch: false, pen: false, controllers: 16 },
-};
+const info: StreamInfo = LOOP_STREAM_INFO;
 
 /** What the fake server does, chosen by the socket's path. */
 type Scenario = "silent" | "not-found" | "no-offer" | "no-candidates" | "no-answer-forwarded" | "no-media" | "deltas-only" | "frames";

@@ -3,28 +3,16 @@
  * offer/answer/candidates, shared RTP packets, keyframe gating, PLI, input on the data channels.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
-import { isAccessUnitDelimiter, splitNalUnits } from "../../src/moonlight/nal.ts";
+import { splitNalUnits } from "../../src/moonlight/nal.ts";
 import { OpusRtpPacketizer, VideoRtpPacketizer } from "../../src/peer/rtp-packetizer.ts";
 import type { StreamInfo } from "../../src/peer/signaling.ts";
+import { LOOP_STREAM_INFO, loopAccessUnits } from "../support/sim-loop.ts";
 import { WebRtcReceiver } from "../../src/peer/webrtc-receiver.ts";
 import { PLAYOUT_DELAY_EXTENSION_ID, WebRtcViewer } from "../../src/peer/webrtc-viewer.ts";
 
-const loop = readFileSync(resolve(import.meta.dir, "../../src/moonlight/sim/assets/loop.h264"));
-const auds = splitNalUnits("h264", loop).filter((n) => isAccessUnitDelimiter("h264", n.type)).map((n) => n.start);
-const FRAMES = auds.map((s, i) => loop.subarray(s, auds[i + 1] ?? loop.length));
+const FRAMES = loopAccessUnits("h264");
 
-const info: StreamInfo = {
-  width: 1280,
-  height: 720,
-  fps: 60,
-  codec: "h264",
-  profileLevelId: "64001f",
-  audio: { channels: 2, sampleRate: 48000 },
-  input: true,
-  capabilities: { touch: false, pen: false, controllers: 16 },
-};
+const info: StreamInfo = LOOP_STREAM_INFO;
 
 const open: { close(): void }[] = [];
 afterEach(() => {
