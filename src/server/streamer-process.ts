@@ -23,6 +23,8 @@ export interface StreamerProcessEvents {
   video: [message: Extract<FromStreamer, { t: "video" }>];
   audio: [message: Extract<FromStreamer, { t: "audio" }>];
   status: [status: StreamerStatus, detail?: string];
+  /** The stream's description changed (size, codec, profile): viewers the server feeds need it. */
+  streamChanged: [];
   /** A new child is up after a crash: viewers must be added to it again. */
   restarted: [];
   /** The streamer is over for good (stopped, idle, or failed permanently). */
@@ -173,9 +175,12 @@ export class StreamerProcess extends EventEmitter<StreamerProcessEvents> {
         this.#setStatus(message.status, message.detail);
         if (message.status === "live") this.#backoff.reset();
         return;
-      case "snapshot":
+      case "snapshot": {
+        const before = JSON.stringify(this.#snapshot?.stream ?? null);
         this.#snapshot = message.snapshot;
+        if (JSON.stringify(message.snapshot.stream ?? null) !== before) this.emit("streamChanged");
         return;
+      }
       case "signal":
         this.emit("signal", message.peerId, message.message);
         return;

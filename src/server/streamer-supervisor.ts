@@ -248,6 +248,7 @@ export class StreamerSupervisor {
       height: stream.height,
       fps: stream.fps,
       codec: stream.codec as StreamInfo["codec"],
+      ...(stream.profile_level_id ? { profileLevelId: stream.profile_level_id } : {}),
       audio: { channels: 2, sampleRate: 48_000 },
       input: !peer.viewOnly,
       capabilities: { touch: true, pen: true, controllers: 16 },
@@ -337,6 +338,13 @@ export class StreamerSupervisor {
           const info = this.#streamInfo(entry, peer);
           if (info) peer.send({ type: "stream", info });
         }
+      }
+    });
+    process.on("streamChanged", () => {
+      for (const peer of entry.peers.values()) {
+        if (!peer.ws) continue;
+        const info = this.#streamInfo(entry, peer);
+        if (info) peer.send({ type: "stream", info });
       }
     });
     process.on("viewerOpen", (peerId) => {

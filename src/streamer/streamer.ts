@@ -70,7 +70,7 @@ export interface StreamerSnapshot {
   id: string;
   status: StreamerStatus;
   host_connected: boolean;
-  stream: { width: number; height: number; fps: number; codec: string } | null;
+  stream: { width: number; height: number; fps: number; codec: string; profile_level_id: string } | null;
   viewers: ViewerInfo[];
   counters: SessionCounters & {
     frames_fanned_out: number;
@@ -91,6 +91,8 @@ export interface StreamerEvents {
   viewerJoined: [id: string];
   /** A WebRTC viewer's media track opened (its ICE and DTLS are through). */
   viewerOpen: [id: string];
+  /** What viewers are told about the stream changed (e.g. the profile, once the first SPS is read). */
+  streamChanged: [];
   viewerLeft: [id: string, reason: string];
   /** Rumble for a controller owned by a viewer (routed back by the transport). */
   rumble: [viewerId: string, controllerNumber: number, lowFrequency: number, highFrequency: number];
@@ -122,6 +124,8 @@ export class Streamer extends EventEmitter<StreamerEvents> {
   #session: MoonlightSession | undefined;
   #info: ConnectedInfo | undefined;
   #profileLevelId = DEFAULT_PROFILE_LEVEL_ID;
+  /** The first keyframe can arrive before start() resolves (codec still unknown): read it then. */
+  #earlyKeyframe: Uint8Array | undefined;
   #status: StreamerStatus = "starting";
   #lastError: string | null = null;
   #lastCounters: SessionCounters | undefined;
@@ -262,7 +266,9 @@ export class Streamer extends EventEmitter<StreamerEvents> {
       id: this.id,
       status: this.#status,
       host_connected: this.#session?.state === "streaming",
-      stream: this.#info ? { width: this.#info.width, height: this.#info.height, fps: this.#info.fps, codec: this.#info.codec } : null,
+      stream: this.#info
+        ? { width: this.#info.width, height: this.#info.height, fps: this.#info.fps, codec: this.#info.codec, profile_level_id: this.#profileLevelId }
+        : null,
       viewers: [
         ...[...this.#viewers.values()].map(
           (v): ViewerInfo => ({
@@ -340,6 +346,8 @@ export class Streamer extends EventEmitter<StreamerEvents> {
   #onConnected(info: ConnectedInfo): void {
     const changed = !this.#info || this.#info.codec !== info.codec || this.#info.width !== info.width || this.#info.height !== info.height;
     this.#info = info;
+    if (this.#earlyKeyframe) this.#readProfile(this.#earlyKeyframe);
+    this.#earlyKeyframe = undefined;
     this.#lastError = null;
     this.#backoff.reset();
     this.#fanout.setCodec(info.codec);
@@ -374,13 +382,22 @@ export class Streamer extends EventEmitter<StreamerEvents> {
   }
 
   #onVideo(frame: VideoFrame): void {
-    if (frame.isIdr && this.#info?.codec === "h264") {
-      const profile = findH264Profile(frame.data);
-      if (profile) this.#profileLevelId = profile.profileLevelId;
+    if (frame.isIdr) {
+      if (this.#info) this.#readProfile(frame.data);
+      else this.#earlyKeyframe = frame.data;
     }
     if (this.#tap && this.#info) this.#tap.video(frame, this.#info.codec);
     if (frame.isIdr) this.#externalWaiting = false;
     if (this.#fanout.writeVideo(frame.data, frame.isIdr, frame.arrivalUs) && frame.isIdr) this.#keyframes.keyframeArrived();
+  }
+
+  /** The H.264 profile-level-id viewers are offered, from the stream's own SPS. */
+  #readProfile(keyframe: Uint8Array): void {
+    if (this.#info?.codec !== "h264") return;
+    const profile = findH264Profile(keyframe);
+    if (!profile || profile.profileLevelId === this.#profileLevelId) return;
+    this.#profileLevelId = profile.profileLevelId;
+    this.emit("streamChanged");
   }
 
   #onAudio(packet: AudioPacket): void {

@@ -75,6 +75,7 @@ export async function runStreamerWorker(): Promise<number> {
       send({ t: "viewerLeft", peerId, reason });
     });
     current.on("viewerOpen", (peerId) => send({ t: "viewerOpen", peerId }));
+    current.on("streamChanged", () => send({ t: "snapshot", snapshot: current.snapshot() }));
     current.on("stopped", (reason) => {
       // The idle policy (or a stop from elsewhere) ended the streamer: the process ends with it.
       void stop(false, reason);

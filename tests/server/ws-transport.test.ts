@@ -72,7 +72,8 @@ describe("WebSocket media transport", () => {
     try {
       await until(() => client.video.length > 60 && client.audio > 50, 15_000, "media");
       expect(client.signals[0]).toMatchObject({ type: "hello", transport: "websocket" });
-      expect(client.signals).toContainEqual(expect.objectContaining({ type: "stream", info: expect.objectContaining({ codec: "h264", width: 1280 }) }));
+      // The profile comes from the stream's SPS (the sim's loop is H.264 High, level 3.2).
+      expect(client.signals).toContainEqual(expect.objectContaining({ type: "stream", info: expect.objectContaining({ codec: "h264", width: 1280, profileLevelId: "640020" }) }));
       expect(client.video[0]!.keyframe).toBe(true);
       const folder = mkdtempSync(join(tmpdir(), "mlstream-ws-video-"));
       try {
