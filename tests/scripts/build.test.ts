@@ -7,7 +7,7 @@ import { copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { buildBinary } from "../../scripts/build.ts";
-import { runCli, tempDir } from "../support/cli.ts";
+import { cleanEnv, runCli, tempDir } from "../support/cli.ts";
 
 const work = tempDir("mlstream-build-");
 const lonely = tempDir("mlstream-lonely-");
@@ -50,6 +50,33 @@ describe("compiled binary, alone in an empty directory", () => {
     expect(report.ok).toBe(true);
     expect(report.checks.find((c: { name: string }) => c.name === "webrtc-datachannel")).toMatchObject({ ok: true });
   });
+
+  test("the demo runs from the binary alone (the sim host's media loop is embedded) and join gets frames", async () => {
+    const serve = Bun.spawn([binary, "--data-dir", join(lonely.path, "demo-data"), "serve", "--demo", "--port", "0", "--json"], {
+      cwd: lonely.path,
+      env: cleanEnv(env()),
+      stdout: "pipe",
+      stderr: "ignore",
+    });
+    try {
+      const reader = (serve.stdout as ReadableStream<Uint8Array>).getReader();
+      let text = "";
+      while (!text.includes("\n")) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error("serve --demo exited before printing its URL");
+        text += new TextDecoder().decode(value);
+      }
+      const { url } = JSON.parse(text.split("\n")[0]!) as { url: string };
+      const joined = await runCli(["join", "demo", "--server", url, "--duration", "2", "--json"], { binary, cwd: lonely.path, env: env(), timeoutMs: 40_000 });
+      expect(joined.code).toBe(0);
+      const summary = JSON.parse(joined.stdout);
+      expect(summary.frames).toBeGreaterThan(30);
+      expect(summary.keyframes).toBeGreaterThan(0);
+    } finally {
+      serve.kill("SIGTERM");
+      await serve.exited;
+    }
+  }, 60_000);
 
   test("an unknown command exits 2", async () => {
     const { code } = await runCli(["nope"], { binary, cwd: lonely.path, env: env() });

@@ -26,10 +26,14 @@ import { HEVC_NAL, isIdrAccessUnit, isSei, splitNalUnits, type VideoCodec } from
 import { AccessUnitSplitter, splitAccessUnits } from "./access-unit-splitter.ts";
 import { checkStreamCounts, opusMultistreamPacket, type OpusStreamCounts } from "./opus-multistream.ts";
 import { Pacer } from "./pacer.ts";
+// Imported as files so that `bun build --compile` embeds them: the sim host (and the demo) must
+// work from the binary alone.
+import loopH264Path from "./assets/loop.h264" with { type: "file" };
+import loopH265Path from "./assets/loop.h265" with { type: "file" };
+import loopOpusPath from "./assets/loop.opus" with { type: "file" };
 
 const log = logger("sim-media");
 
-const ASSETS = new URL("./assets/", import.meta.url);
 
 /** Why a frame is a keyframe. */
 export type SimIdrReason =
@@ -92,7 +96,7 @@ export function loadVideoLoop(codec: VideoCodec): VideoLoop {
   const cached = videoLoops.get(codec);
   if (cached) return cached;
   if (codec === "av1") throw new SimMediaError("the simulated host has no AV1 loop");
-  const stream = new Uint8Array(readFileSync(new URL(codec === "hevc" ? "loop.h265" : "loop.h264", ASSETS)));
+  const stream = new Uint8Array(readFileSync(codec === "hevc" ? loopH265Path : loopH264Path));
   const accessUnits = splitAccessUnits(codec, stream).map((au) => withoutSei(codec, au));
   const keyframes = accessUnits.flatMap((au, i) => (isIdrAccessUnit(codec, au) ? [i] : []));
   if (accessUnits.length === 0 || keyframes[0] !== 0) throw new SimMediaError(`loop for ${codec} does not start with an IDR`);
@@ -121,7 +125,7 @@ let opusLoop: Uint8Array[] | undefined;
 /** The 5 ms Opus packets of loop.opus. */
 export function loadOpusLoop(): Uint8Array[] {
   if (opusLoop) return opusLoop;
-  const file = new Uint8Array(readFileSync(new URL("loop.opus", ASSETS)));
+  const file = new Uint8Array(readFileSync(loopOpusPath));
   const packets: Uint8Array[] = [];
   for (let at = 0; at + 2 <= file.length; ) {
     const length = file[at]! | (file[at + 1]! << 8);
