@@ -13,6 +13,7 @@
  * IV, "legacy" scheme (GFE, Wolf 2024): 16 bytes, byte 0 = seq & 0xFF, the rest zero.
  */
 import { createCipheriv, createDecipheriv } from "node:crypto";
+import { ControlMessageFormatError, parseControlMessage, type ControlMessage } from "./control-messages.ts";
 
 export type ControlIvScheme = "v2" | "legacy";
 export type ControlDirection = "client-to-host" | "host-to-client";
@@ -150,5 +151,25 @@ export class ControlCipher {
 
   open(envelope: Uint8Array): ControlPlainMessage {
     return openControlMessage({ key: this.#key, scheme: this.#scheme, direction: this.#remote }, envelope);
+  }
+
+  /**
+   * Opens and decodes one message from the other side. Network input never throws out of here:
+   * what fails authentication or does not decode comes back as a reason to count and drop.
+   */
+  receive(envelope: Uint8Array): { message: ControlMessage } | { dropped: "undecryptable" | "malformed"; detail: string } {
+    let plain: ControlPlainMessage;
+    try {
+      plain = this.open(envelope);
+    } catch (error) {
+      if (!(error instanceof ControlDecryptError)) throw error;
+      return { dropped: "undecryptable", detail: error.message };
+    }
+    try {
+      return { message: parseControlMessage(plain.type, plain.payload, this.#remote) };
+    } catch (error) {
+      if (!(error instanceof ControlMessageFormatError)) throw error;
+      return { dropped: "malformed", detail: error.message };
+    }
   }
 }

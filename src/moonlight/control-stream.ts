@@ -9,14 +9,12 @@
  */
 import { EventEmitter } from "node:events";
 import { logger } from "../core/log.ts";
-import { ControlCipher, ControlDecryptError, type ControlIvScheme } from "./control-crypto.ts";
+import { ControlCipher, type ControlIvScheme } from "./control-crypto.ts";
 import {
   CONTROL_CHANNEL_COUNT,
   ControlChannel,
-  ControlMessageFormatError,
   ControlMessageType,
   channelForMessage,
-  parseControlMessage,
   serializeControlMessage,
   terminationReason,
   type ControlMessage,
@@ -232,24 +230,15 @@ export class ControlStream extends EventEmitter<ControlStreamEvents> {
   }
 
   #onReceive(data: Uint8Array): void {
-    let type: number;
-    let payload: Uint8Array;
-    try {
-      ({ type, payload } = this.#cipher.open(data));
-    } catch (error) {
-      if (!(error instanceof ControlDecryptError)) throw error;
-      this.stats.decryptFailures++;
-      log.debug(`dropped host control message: ${error.message}`);
+    const received = this.#cipher.receive(data);
+    if ("dropped" in received) {
+      if (received.dropped === "undecryptable") {
+        this.stats.decryptFailures++;
+        log.debug(`dropped host control message: ${received.detail}`);
+      } else this.stats.malformedMessages++;
       return;
     }
-    let message: ControlMessage;
-    try {
-      message = parseControlMessage(type, payload, "host-to-client");
-    } catch (error) {
-      if (!(error instanceof ControlMessageFormatError)) throw error;
-      this.stats.malformedMessages++;
-      return;
-    }
+    const { message } = received;
     this.stats.messagesReceived++;
     this.#emitSafely("message", message);
     switch (message.kind) {

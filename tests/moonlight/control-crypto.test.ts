@@ -71,3 +71,17 @@ describe("control-stream encryption envelope (reference §4.2 vectors)", () => {
     expect(openControlMessage(asHost, sealed).type).toBe(0x0302);
   });
 });
+
+test("ControlCipher.receive decodes the other side's message and reports what it drops, without throwing", async () => {
+  const { ControlCipher } = await import("../../src/moonlight/control-crypto.ts");
+  const key = new Uint8Array(16).fill(7);
+  const host = new ControlCipher({ key, scheme: "v2", side: "host" });
+  const client = new ControlCipher({ key, scheme: "v2", side: "client" });
+  const termination = host.seal(0x0109, Uint8Array.of(0x80, 0x03, 0x00, 0x23));
+  expect(client.receive(termination)).toMatchObject({ message: { kind: "termination" } });
+  const forged = Uint8Array.from(host.seal(0x0109, Uint8Array.of(0x80, 0x03, 0x00, 0x23)));
+  forged[forged.length - 1]! ^= 0xff;
+  expect(client.receive(forged)).toMatchObject({ dropped: "undecryptable" });
+  // Authentic, but a rumble message too short to be one.
+  expect(client.receive(host.seal(0x010b, Uint8Array.of(1, 2, 3)))).toMatchObject({ dropped: "malformed" });
+});

@@ -12,13 +12,10 @@
  */
 import { EventEmitter } from "node:events";
 import { logger } from "../../core/log.ts";
-import { ControlCipher, ControlDecryptError, type ControlIvScheme } from "../control-crypto.ts";
+import { ControlCipher, type ControlIvScheme } from "../control-crypto.ts";
 import {
   ControlChannel,
-  ControlMessageFormatError,
-  ControlMessageType,
   TerminationCode,
-  parseControlMessage,
   serializeControlMessage,
   type ControlMessage,
 } from "../control-messages.ts";
@@ -142,24 +139,15 @@ export class SimControlConnection extends EventEmitter<SimControlConnectionEvent
   }
 
   #onReceive(channel: number, data: Uint8Array): void {
-    let type: number;
-    let payload: Uint8Array;
-    try {
-      ({ type, payload } = this.#cipher.open(data));
-    } catch (error) {
-      if (!(error instanceof ControlDecryptError)) throw error;
-      this.#stats.decryptFailures++;
-      log.debug(`control: dropped a client message (${error.message})`);
+    const received = this.#cipher.receive(data);
+    if ("dropped" in received) {
+      if (received.dropped === "undecryptable") {
+        this.#stats.decryptFailures++;
+        log.debug(`control: dropped a client message (${received.detail})`);
+      } else this.#stats.malformedMessages++;
       return;
     }
-    let message: ControlMessage;
-    try {
-      message = parseControlMessage(type, payload, "client-to-host");
-    } catch (error) {
-      if (!(error instanceof ControlMessageFormatError)) throw error;
-      this.#stats.malformedMessages++;
-      return;
-    }
+    const { message } = received;
     this.#lastReceiveAt = performance.now();
     this.#stats.messagesReceived++;
     this.#emitSafely("message", message, channel);
@@ -197,11 +185,11 @@ export class SimControlConnection extends EventEmitter<SimControlConnectionEvent
       }
       case "unknown":
         this.#stats.unknownMessages++;
-        log.debug(`control: unknown client message type 0x${type.toString(16)}`);
+        log.debug(`control: unknown client message type 0x${message.type.toString(16)}`);
         return;
       default:
         // loss stats, FEC status, LTR ACKs: logged by Sunshine, nothing to do here.
-        if (type === ControlMessageType.lossStats) log.debug("control: loss stats");
+        if (message.kind === "lossStats") log.debug("control: loss stats");
         return;
     }
   }
