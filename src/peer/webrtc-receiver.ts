@@ -6,6 +6,7 @@
 import { EventEmitter } from "node:events";
 import nodeDataChannel, { type DataChannel, type PeerConnection, type Track } from "node-datachannel";
 import { inputIsReliable, serializeInputPacket, type InputPacket } from "../moonlight/input.ts";
+import { closeQuietly } from "./close-quietly.ts";
 import { RtpDepacketizer, type DepacketizedFrame } from "./rtp-depacketizer.ts";
 import type { ServerSignal, StreamInfo, ViewerSignal } from "./signaling.ts";
 
@@ -142,18 +143,7 @@ export class WebRtcReceiver extends EventEmitter<WebRtcReceiverEvents> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const channel of this.#channels.values()) {
-      try {
-        channel.close();
-      } catch {
-        // closed already
-      }
-    }
-    try {
-      this.#pc.close();
-    } catch {
-      // closed already
-    }
+    closeQuietly([...this.#channels.values(), this.#pc]);
   }
 
   #onTrack(track: Track): void {

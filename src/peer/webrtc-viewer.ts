@@ -21,6 +21,7 @@ import { EventEmitter } from "node:events";
 import nodeDataChannel, { type DataChannel, type PeerConnection, type RtcConfig, type Track } from "node-datachannel";
 import { logger } from "../core/log.ts";
 import { InputPacketFormatError, parseInputPacket, type InputPacket } from "../moonlight/input.ts";
+import { closeQuietly } from "./close-quietly.ts";
 import type { RtpFrame } from "./rtp-packetizer.ts";
 import { parseRtcpFeedback } from "./rtcp.ts";
 import type { ServerSignal, StreamInfo, ViewerSignal } from "./signaling.ts";
@@ -323,18 +324,7 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
   close(reason = "closed"): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const channel of this.#channels) {
-      try {
-        channel.close();
-      } catch {
-        // already closed by the peer
-      }
-    }
-    try {
-      this.#pc.close();
-    } catch {
-      // already closed
-    }
+    closeQuietly([...this.#channels, this.#pc]);
     this.emit("closed", reason);
   }
 
