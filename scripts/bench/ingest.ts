@@ -20,6 +20,7 @@ import { AudioCipher } from "../../src/moonlight/audio-packet.ts";
 import { AudioPacketizer } from "../../src/moonlight/audio-packetizer.ts";
 import { VideoDepacketizer } from "../../src/moonlight/video-depacketizer.ts";
 import { VideoPacketizer } from "../../src/moonlight/video-packetizer.ts";
+import { seededRandom } from "../../tests/support/seeded-random.ts";
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number) => {
@@ -35,16 +36,6 @@ const PACKET_SIZE = 1392;
 const IDR_BYTES = 250_000;
 const IDR_EVERY = 2 * FPS;
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function accessUnit(size: number, idr: boolean, random: () => number): Uint8Array {
   const au = new Uint8Array(size);
   for (let o = 0; o < size; o += 65536) crypto.getRandomValues(au.subarray(o, Math.min(size, o + 65536)));
@@ -56,7 +47,7 @@ function accessUnit(size: number, idr: boolean, random: () => number): Uint8Arra
 
 // ---- build the stream ----------------------------------------------------------------------
 const buildStart = performance.now();
-const random = seeded(1);
+const random = seededRandom(1);
 const frameCount = SECONDS * FPS;
 const bytesPerGop = (BITRATE / 8) * (IDR_EVERY / FPS);
 const pFrameMean = (bytesPerGop - IDR_BYTES) / (IDR_EVERY - 1);
@@ -69,7 +60,7 @@ for (let i = 0; i < frameCount; i++) {
   encodedBytes += size;
   for (const d of packetizer.packetize(accessUnit(size, idr, random), { isIdr: idr, timestamp: i * 1500 }).datagrams) video.push(d);
 }
-const lossRandom = seeded(2);
+const lossRandom = seededRandom(2);
 const lossyVideo = video.filter(() => lossRandom() >= LOSS);
 
 const rikey = crypto.getRandomValues(new Uint8Array(16));

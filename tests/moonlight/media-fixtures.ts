@@ -106,14 +106,5 @@ export function unhex(text: string): Uint8Array {
   return new Uint8Array(Buffer.from(text.replace(/\s+/g, ""), "hex"));
 }
 
-/** Deterministic PRNG (mulberry32) for seeded loss patterns. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG for seeded loss patterns. */
+export { seededRandom } from "../support/seeded-random.ts";

@@ -11,6 +11,7 @@ import { NvHttpClient } from "../../src/moonlight/nvhttp.ts";
 import { MoonlightSession, type ConnectedInfo } from "../../src/moonlight/session.ts";
 import { SimHost } from "../../src/moonlight/sim/sim-host.ts";
 import type { VideoFrame } from "../../src/moonlight/video-depacketizer.ts";
+import { seededRandom } from "../support/seeded-random.ts";
 
 let host: SimHost;
 let client: NvHttpClient;
@@ -117,8 +118,7 @@ describe("MoonlightSession against the sim host", () => {
 
   test("with 3 % of video datagrams dropped on arrival, FEC rebuilds shards and the frames still decode", async () => {
     // Seeded so that a failure can be replayed.
-    let seed = 12345;
-    const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const random = seededRandom(12345);
     let dropped = 0;
     const session = new MoonlightSession({
       client,

@@ -5,6 +5,7 @@
  * varying ±30 %. IDRs: AUD + SPS + PPS + IDR slice, 200–300 kB. Slice bytes are random with no
  * zero bytes, so no start code can appear inside a slice (real slices carry emulation prevention).
  */
+import { seededRandom } from "../../../tests/support/seeded-random.ts";
 
 export interface SyntheticStreamOptions {
   fps: number;
@@ -24,7 +25,7 @@ export class SyntheticStream {
   readonly pFrameMeanBytes: number;
 
   constructor(options: SyntheticStreamOptions) {
-    const random = seeded(options.seed ?? 1);
+    const random = seededRandom(options.seed ?? 1);
     const idrBytes = options.idrBytes ?? 250_000;
     const framesPerGop = Math.round(options.fps * (options.idrPeriodSeconds ?? 2));
     const bytesPerGop = (options.bitsPerSecond / 8) * (framesPerGop / options.fps);
@@ -53,14 +54,4 @@ function accessUnit(size: number, idr: boolean): Uint8Array {
   for (let i = 0; i < size; i++) if (au[i] === 0) au[i] = 0x80;
   au.set(head);
   return au;
-}
-
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
