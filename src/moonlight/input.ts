@@ -541,3 +541,22 @@ export function inputIsReliable(packet: InputPacket): boolean {
       return true;
   }
 }
+
+/**
+ * The packet that unplugs controller `controllerNumber` on the host: a neutral state whose
+ * `activeGamepadMask` (the pads still present) no longer has its bit.
+ */
+export function unpluggedGamepadState(controllerNumber: number, activeGamepadMask: number): Extract<InputPacket, { kind: "gamepadState" }> {
+  return {
+    kind: "gamepadState",
+    controllerNumber,
+    activeGamepadMask: activeGamepadMask & ~(1 << controllerNumber),
+    buttonFlags: 0,
+    leftTrigger: 0,
+    rightTrigger: 0,
+    leftStickX: 0,
+    leftStickY: 0,
+    rightStickX: 0,
+    rightStickY: 0,
+  };
+}

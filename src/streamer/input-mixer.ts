@@ -10,7 +10,7 @@
  *   (viewer, controller). A leaving viewer's pads are neutralised and removed from the host.
  * - View-only viewers' input is dropped.
  */
-import type { InputPacket } from "../moonlight/input.ts";
+import { unpluggedGamepadState, type InputPacket } from "../moonlight/input.ts";
 
 export const HOST_CONTROLLER_SLOTS = 16;
 
@@ -196,18 +196,6 @@ export class InputMixer {
     if (slot === undefined) return;
     viewer.controllers.delete(controllerNumber);
     this.#slotOwners[slot] = undefined;
-    // A neutral state with the slot's bit cleared tells the host the pad is gone.
-    this.#forward({
-      kind: "gamepadState",
-      controllerNumber: slot,
-      activeGamepadMask: this.activeGamepadMask,
-      buttonFlags: 0,
-      leftTrigger: 0,
-      rightTrigger: 0,
-      leftStickX: 0,
-      leftStickY: 0,
-      rightStickX: 0,
-      rightStickY: 0,
-    });
+    this.#forward(unpluggedGamepadState(slot, this.activeGamepadMask));
   }
 }

@@ -7,7 +7,7 @@
  * Rumble: `rumble()` plays an effect on a slot's pad. The server does not forward the host's
  * rumble to viewers yet; when it does (a signaling message), the player calls `rumble()`.
  */
-import { ControllerCapability, ControllerType, GamepadButton, type InputPacket } from "../../src/moonlight/input.ts";
+import { ControllerCapability, ControllerType, GamepadButton, unpluggedGamepadState, type InputPacket } from "../../src/moonlight/input.ts";
 
 export interface GamepadCaptureOptions {
   send: (packet: InputPacket) => void;
@@ -128,19 +128,7 @@ export class GamepadCapture {
     const slot = this.#slots.get(index);
     if (!slot) return;
     this.#slots.delete(index);
-    // A neutral state with the pad's bit cleared from the mask unplugs it on the host.
-    this.#options.send({
-      kind: "gamepadState",
-      controllerNumber: slot.controllerNumber,
-      activeGamepadMask: this.#activeMask,
-      buttonFlags: 0,
-      leftTrigger: 0,
-      rightTrigger: 0,
-      leftStickX: 0,
-      leftStickY: 0,
-      rightStickX: 0,
-      rightStickY: 0,
-    });
+    this.#options.send(unpluggedGamepadState(slot.controllerNumber, this.#activeMask));
   }
 
   /**
