@@ -152,19 +152,20 @@ export class HostService {
 
   /** Live status of every host, asked in parallel with a short timeout. */
   async statuses(options: { timeoutMs?: number } = {}): Promise<HostStatus[]> {
-    return Promise.all(
-      this.list().map(async (host): Promise<HostStatus> => {
-        const pairedIdentities = this.#store.listPairings(host.id).map((p) => p.identityId);
-        try {
-          const client = new NvHttpClient({ address: host.address, httpPort: host.httpPort, identity: this.identity(), timeoutMs: options.timeoutMs ?? 2000 });
-          const serverInfo = await client.serverInfo();
-          this.#store.updateHost(host.id, { lastSeenAt: Date.now() });
-          return { host, pairedIdentities, online: true, serverInfo };
-        } catch (err) {
-          return { host, pairedIdentities, online: false, error: (err as Error).message };
-        }
-      }),
-    );
+    return Promise.all(this.list().map((host) => this.status(host, options)));
+  }
+
+  /** Live status of one host (its serverinfo over HTTP), never throwing: offline says why. */
+  async status(host: HostRecord, options: { timeoutMs?: number } = {}): Promise<HostStatus> {
+    const pairedIdentities = this.#store.listPairings(host.id).map((p) => p.identityId);
+    try {
+      const client = new NvHttpClient({ address: host.address, httpPort: host.httpPort, identity: this.identity(), timeoutMs: options.timeoutMs ?? 2000 });
+      const serverInfo = await client.serverInfo();
+      this.#store.updateHost(host.id, { lastSeenAt: Date.now() });
+      return { host, pairedIdentities, online: true, serverInfo };
+    } catch (err) {
+      return { host, pairedIdentities, online: false, error: (err as Error).message };
+    }
   }
 
   async apps(ref: string, identityId: string = SHARED_IDENTITY_ID): Promise<App[]> {

@@ -77,7 +77,8 @@ async function guarded<T>(work: () => Promise<T> | T): Promise<T> {
 const IdentityQuery = t.Object({ identity: t.Optional(t.String({ minLength: 1, maxLength: 64 })) });
 
 export function hostRoutes(hosts: HostService) {
-  const statusOf = async (id: string) => (await hosts.statuses()).find((s) => s.host.id === id);
+  // One host's live state: ask that host only, not every host.
+  const statusOf = async (id: string) => hosts.status(hosts.get(id));
 
   return new Elysia({ prefix: "/api/hosts", detail: { tags: ["hosts"] } })
     .get("", async () => (await hosts.statuses()).map((s) => hostJson(s.host, s)), { detail: { summary: "List hosts with their live state" } })
