@@ -105,9 +105,12 @@ export class Store {
       throw new StoreError(`cannot create data dir ${dataDir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
     const path = join(dataDir, STORE_FILE);
-    // Create the file private before SQLite opens it; SQLite gives -wal/-shm the same mode.
+    // mkdir's mode only applies to a dir it creates: an existing one (made by hand, by an older
+    // mlstream, or under a loose umask) is tightened here, as are the store files in it.
+    chmodSync(dataDir, 0o700);
+    // Create the file private before SQLite opens it; SQLite gives new -wal/-shm the same mode.
     if (!existsSync(path)) closeSync(openSync(path, "a", 0o600));
-    chmodSync(path, 0o600);
+    for (const file of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
     let db: Database;
     try {
       db = new Database(path, { strict: true, create: true });

@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
-import { statSync } from "node:fs";
+import { chmodSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { Store, STORE_FILE } from "../../src/core/store.ts";
 import { tempDir } from "../support/cli.ts";
@@ -26,6 +26,26 @@ describe("Store", () => {
       expect((db.query("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode).toBe("wal");
       db.close();
     });
+  });
+
+  test("an existing data dir and store files made with loose modes are tightened to 0700 / 0600 at open", () => {
+    const dir = tempDir();
+    try {
+      const data = join(dir.path, "data");
+      mkdirSync(data, { mode: 0o755 });
+      chmodSync(data, 0o755);
+      Store.open(data).close();
+      const db = join(data, STORE_FILE);
+      chmodSync(db, 0o644);
+      chmodSync(data, 0o755);
+      const store = Store.open(data);
+      store.addHost({ id: "h1", address: "127.0.0.1", httpPort: 47989, name: null, uuid: null });
+      expect(statSync(data).mode & 0o777).toBe(0o700);
+      for (const file of [db, `${db}-wal`, `${db}-shm`]) expect(statSync(file).mode & 0o777).toBe(0o600);
+      store.close();
+    } finally {
+      dir.cleanup();
+    }
   });
 
   test("reopening keeps data and does not re-run migrations", () => {
