@@ -9,8 +9,9 @@
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { isLoopbackHost } from "../../core/config.ts";
+import { DataDirLock, DataDirLockedError } from "../../core/data-dir-lock.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { logger } from "../../core/log.ts";
 import { HostService } from "../../hosts/host-service.ts";
@@ -20,10 +21,24 @@ import { StreamerSupervisor } from "../../server/streamer-supervisor.ts";
 import type { Register } from "../command.ts";
 import { Progress } from "../progress.ts";
 import type { CliContext } from "../context.ts";
+import { EXIT_ADDRESS_IN_USE, EXIT_DATA_DIR_LOCKED } from "../exit-codes.ts";
 import { VERSION } from "../version.ts";
 import { DEMO_STREAMER_ID, startDemo, type Demo } from "./demo.ts";
 
 const log = logger("serve");
+
+export class AddressInUseError extends Error {
+  override name = "AddressInUseError";
+  constructor(host: string, port: number) {
+    super(`${urlHost(host)}:${port} is already in use (another mlstream serve?); stop it or pick another --port`);
+  }
+}
+
+/** `::1` and `[::1]` → `[::1]`; names and IPv4 addresses unchanged. */
+export function urlHost(host: string): string {
+  const bare = host.replace(/^\[(.*)\]$/, "$1");
+  return bare.includes(":") ? `[${bare}]` : bare;
+}
 
 export const registerServe: Register = (cli, bind) => {
   cli
@@ -45,6 +60,12 @@ export const registerServe: Register = (cli, bind) => {
         if (demoDir) ctx.commandFlags.data_dir = demoDir;
         try {
           return await serve(ctx, options.demo === true);
+        } catch (error) {
+          // Each with its own exit code, so that a supervisor can tell "already running" apart.
+          const code = error instanceof AddressInUseError ? EXIT_ADDRESS_IN_USE : error instanceof DataDirLockedError ? EXIT_DATA_DIR_LOCKED : undefined;
+          if (code === undefined) throw error;
+          process.stderr.write(`mlstream: ${error instanceof Error ? error.message : String(error)}\n`);
+          return code;
         } finally {
           if (demoDir) rmSync(demoDir, { recursive: true, force: true });
         }
@@ -59,9 +80,20 @@ async function serve(ctx: CliContext, demoMode: boolean): Promise<void> {
       `config: refusing to listen on ${config.server.host} without an admin token (set MLSTREAM_TOKEN or auth.admin_tokens)`,
     );
   }
-  const hosts = new HostService(ctx.store);
+  // Opening the store creates (and tightens) the data dir the lock lives in.
+  const lock = DataDirLock.acquire(dirname(ctx.store.path));
+  try {
+    await serveLocked(ctx, demoMode);
+  } finally {
+    lock.release();
+  }
+}
+
+async function serveLocked(ctx: CliContext, demoMode: boolean): Promise<void> {
+  const { config, store } = ctx;
+  const hosts = new HostService(store);
   const supervisor = new StreamerSupervisor({
-    store: ctx.store,
+    store,
     hosts,
     logLevel: config.log.level,
     fallbackAfterMs: config.viewers.fallback_after_ms,
@@ -74,10 +106,17 @@ async function serve(ctx: CliContext, demoMode: boolean): Promise<void> {
     },
   });
   const app = createApp({ config, version: VERSION, services: { hosts, supervisor, metrics: createMetrics(supervisor) } });
-  app.listen({ hostname: config.server.host, port: config.server.port });
+  try {
+    // Elysia turns reusePort on, with which a second serve on the same port starts and the kernel
+    // splits connections between the two: a second bind must fail.
+    app.listen({ hostname: config.server.host, port: config.server.port, reusePort: false });
+  } catch (error) {
+    if ((error as { code?: string }).code === "EADDRINUSE") throw new AddressInUseError(config.server.host, config.server.port);
+    throw error;
+  }
   const server = app.server!;
   supervisor.restore();
-  const url = `http://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${server.port}${config.server.base_path}/`;
+  const url = `http://${urlHost(server.hostname ?? config.server.host)}:${server.port}${config.server.base_path}/`;
   log.info(`listening on ${url}`);
   let stopping: string | undefined;
   let wake = () => {};
