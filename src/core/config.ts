@@ -134,6 +134,21 @@ function basePathProblem(s: string): string | undefined {
   return undefined;
 }
 
+function hostNameProblem(s: string): string | undefined {
+  return /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)$/.test(s) ? undefined : `"${s}" is not a host name (no scheme, port or path: e.g. stream.example.com)`;
+}
+
+function originProblem(s: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    return `"${s}" is not an origin like https://app.example.com`;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return `"${s}" is not an http:// or https:// origin`;
+  return url.origin === s.replace(/\/$/, "").toLowerCase() ? undefined : `"${s}" is not an origin (scheme://host[:port], no path)`;
+}
+
 /** The schema: nested like the config file. Keep README's configuration reference in step. */
 export const SCHEMA = {
   data_dir: stringField("Directory for the state store and key material.", defaultDataDir, (s) =>
@@ -148,6 +163,12 @@ export const SCHEMA = {
     ),
     port: intField("TCP port `serve` listens on (0 = any free port).", 8080, 0, 65535, "port"),
     base_path: stringField("Path prefix when served behind a reverse proxy, e.g. /mlstream.", () => "", basePathProblem),
+    public_url: stringField("The URL people reach this server at (e.g. https://stream.example.com/mlstream): its host is answered and its origin trusted.", () => "", (s) =>
+      s === "" ? undefined : serverUrlProblem(s),
+    ),
+    allowed_hosts: stringListField("More Host names to answer besides the listen address, localhost and public_url's host (DNS-rebinding guard).", hostNameProblem),
+    allowed_origins: stringListField("More browser origins (scheme://host[:port]) allowed to change state and join streams besides this server's own.", originProblem),
+    max_body_kb: intField("Largest API request body in KiB; bigger ones are refused with 413 before they are read.", 1024, 1, 65_536),
   },
   streamer: {
     idle_timeout_s: intField("Stop a streamer this long after its last viewer leaves; 0 keeps it up.", 0, 0, 30 * 24 * 3600),

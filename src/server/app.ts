@@ -11,6 +11,9 @@ import { logger } from "../core/log.ts";
 import type { HostService } from "../hosts/host-service.ts";
 import { Auth, type Role } from "./auth.ts";
 import { errorBody, HttpError } from "./http-error.ts";
+import { readJsonBody } from "./json-body.ts";
+import { RequestGate } from "./request-gate.ts";
+import { RouteTable } from "./route-access.ts";
 import { hostRoutes } from "./routes/hosts.ts";
 import { peerSocketRoute } from "./routes/peer-socket.ts";
 import { streamerRoutes } from "./routes/streamers.ts";
@@ -18,6 +21,9 @@ import { webRoutes } from "./routes/web.ts";
 import type { StreamerSupervisor } from "./streamer-supervisor.ts";
 
 const log = logger("http");
+
+/** Largest WebSocket message a viewer may send (signaling JSON, input packets). */
+const MAX_WS_MESSAGE_BYTES = 64 * 1024;
 
 export interface AppServices {
   hosts: HostService;
@@ -31,23 +37,32 @@ export interface AppOptions {
   services?: AppServices;
 }
 
-/** Routes any token holder may use (viewers join streams); everything else needs an admin. */
-const VIEWER_ROUTE = /^\/api\/streamers\/[^/]+\/peer$/;
-const OPEN_ROUTES = new Set(["/healthz"]);
-
-/** The web UI's page and assets hold no data (every API call they make carries the token). */
-function isWebUiPath(path: string): boolean {
-  return path === "/" || path === "" || path.startsWith("/view/") || path.startsWith("/assets/");
-}
-
 export function createApp({ config, version, services }: AppOptions) {
   const startedAt = Date.now();
   const auth = new Auth(config.auth);
   const base = config.server.base_path;
+  // Filled once every route is registered (below): the gate decides on the route table itself.
+  let gate: RequestGate | undefined;
 
-  const app = new Elysia({ prefix: base })
+  const app = new Elysia({
+    prefix: base,
+    // One router, one reading of the path: Bun's own router (systemRouter) and Elysia's cut the
+    // URL differently, and the standard-hostname shortcut cuts it at a fixed offset that a short
+    // Host header moves (the audit's bypass). The gate compares its reading with the router's.
+    systemRouter: false,
+    nativeStaticResponse: false,
+    handler: { standardHostname: false },
+    // Bun's own limit would answer a bare 413 before our gate could say why: the gate refuses a
+    // declared length over server.max_body_kb unread, and readJsonBody a chunked body that grows
+    // past it, so Bun's is only a far backstop.
+    serve: { maxRequestBodySize: 1 << 30, reusePort: false },
+    // A signaling message is a few KiB at most (an SDP); nothing bigger is read.
+    websocket: { maxPayloadLength: MAX_WS_MESSAGE_BYTES },
+  })
     .use(webRoutes()) // the web UI: static page and assets, no data; the API calls it makes carry the token
     .onError(({ code, error, set }) => {
+      // Elysia wraps what a parser throws (our size and depth refusals) in its ParseError.
+      if (code === "PARSE" && (error as Error).cause instanceof HttpError) error = (error as Error).cause as HttpError;
       if (error instanceof HttpError) {
         set.status = error.status;
         return errorBody(error.code, error.message);
@@ -72,28 +87,25 @@ export function createApp({ config, version, services }: AppOptions) {
           return errorBody("internal", "internal server error");
       }
     })
-    // Auth runs first, before the body is parsed or validated: an unauthenticated caller learns
-    // nothing about what a route accepts.
-    .onRequest(({ request }) => {
-      const path = new URL(request.url).pathname.slice(base.length) || "/";
-      if (OPEN_ROUTES.has(path) || isWebUiPath(path)) return;
-      const role = auth.roleOf(request);
-      if (role === undefined) {
-        return Response.json(errorBody("unauthorized", "a valid token is required (Authorization: Bearer …, or ?access_token= for WebSockets)"), {
-          status: 401,
-          headers: { "www-authenticate": 'Bearer realm="mlstream"' },
-        });
-      }
-      if (role !== "admin" && !VIEWER_ROUTE.test(path)) {
-        return Response.json(errorBody("forbidden", "this token may only join streams"), { status: 403 });
-      }
+    // The gate runs first, before any body is read or validated: an unauthenticated caller
+    // learns nothing about what a route accepts.
+    .onRequest((context) => {
+      // `path` is the router's own reading of the URL (Elysia sets it; its types do not say so).
+      const { request, path } = context as unknown as { request: Request; path: string | undefined };
+      const result = gate!.check(request, path ?? "");
+      if (!result.allowed) return result.response;
     })
+    // JSON bodies only (the gate refused other types), bounded in size and depth before parsing.
+    .onParse(({ request }) => readJsonBody(request, gate!.maxBodyBytes))
     .derive(({ request }) => ({ role: auth.roleOf(request) as Role | undefined }))
     .get("/healthz", () => ({ ok: true, version, uptime_s: Math.round((Date.now() - startedAt) / 1000) }), { detail: { tags: ["system"] } })
     .get("/api/version", () => ({ name: "mlstream", version }), { detail: { tags: ["system"] } });
 
-  if (!services) return app;
-  return app
+  if (!services) {
+    gate = new RequestGate({ auth, server: config.server, routes: new RouteTable(app.routes, base) });
+    return app;
+  }
+  const full = app
     .use(
       openapi({
         path: "/openapi",
@@ -122,6 +134,8 @@ export function createApp({ config, version, services }: AppOptions) {
         defaultTransport: config.viewers.transport,
       }),
     );
+  gate = new RequestGate({ auth, server: config.server, routes: new RouteTable(full.routes, base) });
+  return full;
 }
 
 export type App = ReturnType<typeof createApp>;

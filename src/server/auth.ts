@@ -3,8 +3,8 @@
  * caller is an admin. With tokens configured, nothing but /healthz is open: admin tokens may do
  * everything; viewer and view-only tokens may only join streams through the peer WebSocket.
  *
- * Tokens come from `Authorization: Bearer …`, or `?access_token=` for browser WebSockets (which
- * cannot set headers). Comparison is constant-time over SHA-256 digests, so neither the content
+ * Tokens come from `Authorization: Bearer …`, or `?access_token=` where a browser cannot set
+ * headers (WebSockets, images) — the request gate allows the latter on GET and WebSocket routes only. Comparison is constant-time over SHA-256 digests, so neither the content
  * nor the length of a configured token leaks through timing.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
@@ -32,9 +32,9 @@ export class Auth {
   }
 
   /** The role of a request: undefined when tokens are required and none matches. */
-  roleOf(request: Request): Role | undefined {
+  roleOf(request: Request, options: { allowQueryToken?: boolean } = {}): Role | undefined {
     if (!this.enabled) return "admin";
-    const token = tokenOf(request);
+    const token = tokenOf(request, options.allowQueryToken ?? true);
     if (!token) return undefined;
     const candidate = digest(token);
     let role: Role | undefined;
@@ -44,12 +44,13 @@ export class Auth {
   }
 }
 
-export function tokenOf(request: Request): string | undefined {
+export function tokenOf(request: Request, allowQueryToken = true): string | undefined {
   const header = request.headers.get("authorization");
   if (header) {
     const match = /^Bearer\s+(.+)$/i.exec(header.trim());
     return match?.[1];
   }
+  if (!allowQueryToken) return undefined;
   const query = new URL(request.url).searchParams.get("access_token");
   return query ?? undefined;
 }

@@ -14,32 +14,40 @@ import type { VideoCodec } from "../moonlight/nal.ts";
 import type { StreamSettings } from "../moonlight/session.ts";
 import { HttpError } from "./http-error.ts";
 
+/**
+ * A JSON integer, strictly: Elysia's `t.Integer` also takes numeric strings ("1280"), which
+ * would let a form or a sloppy client through with values nobody typed as numbers.
+ */
+function JsonInteger(options: { minimum?: number; maximum?: number } = {}) {
+  return t.Number({ ...options, multipleOf: 1 });
+}
+
 const Id = t.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9][A-Za-z0-9._-]*$" });
-const HostRef = t.Union([t.String({ minLength: 1, maxLength: 255 }), t.Integer({ minimum: 0 })]);
-const AppRef = t.Union([t.String({ minLength: 1, maxLength: 255 }), t.Integer()]);
+const HostRef = t.Union([t.String({ minLength: 1, maxLength: 255 }), JsonInteger({ minimum: 0 })]);
+const AppRef = t.Union([t.String({ minLength: 1, maxLength: 255 }), JsonInteger()]);
 
 export const CreateStreamerBody = t.Object(
   {
     id: t.Optional(Id),
     host: t.Optional(HostRef),
     app: t.Optional(AppRef),
-    width: t.Optional(t.Integer({ minimum: 256, maximum: 7680 })),
-    height: t.Optional(t.Integer({ minimum: 144, maximum: 4320 })),
-    fps: t.Optional(t.Integer({ minimum: 10, maximum: 240 })),
-    bitrate_kbps: t.Optional(t.Integer({ minimum: 500, maximum: 500_000 })),
+    width: t.Optional(JsonInteger({ minimum: 256, maximum: 7680 })),
+    height: t.Optional(JsonInteger({ minimum: 144, maximum: 4320 })),
+    fps: t.Optional(JsonInteger({ minimum: 10, maximum: 240 })),
+    bitrate_kbps: t.Optional(JsonInteger({ minimum: 500, maximum: 500_000 })),
     codec: t.Optional(t.Union([t.Literal("h264"), t.Literal("hevc"), t.Literal("av1")])),
     audio: t.Optional(t.Union([t.Literal("stereo"), t.Literal("5.1"), t.Literal("7.1")])),
     identity: t.Optional(Id),
-    idle_timeout_s: t.Optional(t.Integer({ minimum: 0, maximum: 30 * 24 * 3600 })),
+    idle_timeout_s: t.Optional(JsonInteger({ minimum: 0, maximum: 30 * 24 * 3600 })),
     play_audio_local: t.Optional(t.Boolean()),
     // The flat orchestrator shape.
     streamer_id: t.Optional(Id),
     client_unique_id: t.Optional(Id),
     host_id: t.Optional(HostRef),
     app_id: t.Optional(AppRef),
-    bitrate: t.Optional(t.Integer({ minimum: 500, maximum: 500_000 })),
-    packet_size: t.Optional(t.Integer({ minimum: 256, maximum: 65_000 })),
-    video_supported_formats: t.Optional(t.Integer({ minimum: 0 })),
+    bitrate: t.Optional(JsonInteger({ minimum: 500, maximum: 500_000 })),
+    packet_size: t.Optional(JsonInteger({ minimum: 256, maximum: 65_000 })),
+    video_supported_formats: t.Optional(JsonInteger({ minimum: 0 })),
   },
   { additionalProperties: true },
 );
