@@ -84,6 +84,39 @@ export class StoreError extends Error {
   override name = "StoreError";
 }
 
+/** Why the database could not be used; the HTTP layer answers 507 for "full", 503 otherwise. */
+export type StoreFailure = "full" | "busy" | "readonly" | "io";
+
+const FAILURE_TEXT: Record<StoreFailure, string> = {
+  full: "the disk is full",
+  busy: "the database is locked by another process",
+  readonly: "the database is read-only",
+  io: "a disk I/O error",
+};
+
+/** The database refused an operation for a reason outside mlstream (disk full, locked, read-only, I/O). */
+export class StoreUnavailableError extends Error {
+  override name = "StoreUnavailableError";
+  readonly failure: StoreFailure;
+  readonly sqliteCode: string;
+  constructor(what: string, failure: StoreFailure, sqliteCode: string) {
+    super(`could not ${what}: ${FAILURE_TEXT[failure]} (${sqliteCode})`);
+    this.failure = failure;
+    this.sqliteCode = sqliteCode;
+  }
+}
+
+/** SQLite's (extended) result code → failure class; undefined for errors that are ours (constraints, SQL). */
+function classify(error: unknown): StoreFailure | undefined {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code !== "string") return undefined;
+  if (code.startsWith("SQLITE_FULL")) return "full";
+  if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")) return "busy";
+  if (code.startsWith("SQLITE_READONLY")) return "readonly";
+  if (code.startsWith("SQLITE_IOERR") || code.startsWith("SQLITE_CANTOPEN") || code === "SQLITE_PROTOCOL") return "io";
+  return undefined;
+}
+
 /** The identity used when a streamer does not ask for one of its own. */
 export const SHARED_IDENTITY_ID = "shared";
 
@@ -142,39 +175,58 @@ export class Store {
     return (this.#db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
   }
 
+  /** Runs one store operation; environment failures become StoreUnavailableError naming `what`. */
+  #guard<T>(what: string, operation: () => T): T {
+    try {
+      return operation();
+    } catch (error) {
+      const failure = classify(error);
+      if (failure) throw new StoreUnavailableError(what, failure, (error as { code: string }).code);
+      throw error;
+    }
+  }
+
   // ── identities ──────────────────────────────────────────────────────────────
 
   getIdentity(id: string): IdentityRecord | undefined {
-    const row = this.#db.query("SELECT * FROM identities WHERE id = ?").get(id) as Record<string, unknown> | null;
-    return row ? toIdentity(row) : undefined;
+    return this.#guard(`read identity '${id}'`, () => {
+      const row = this.#db.query("SELECT * FROM identities WHERE id = ?").get(id) as Record<string, unknown> | null;
+      return row ? toIdentity(row) : undefined;
+    });
   }
 
   putIdentity(identity: IdentityRecord): void {
-    this.#db
-      .query("INSERT OR REPLACE INTO identities (id, unique_id, cert_pem, key_pem, created_at) VALUES (?, ?, ?, ?, ?)")
-      .run(identity.id, identity.uniqueId, identity.certPem, identity.keyPem, identity.createdAt);
+    this.#guard(`save identity '${identity.id}'`, () => {
+      this.#db
+        .query("INSERT OR REPLACE INTO identities (id, unique_id, cert_pem, key_pem, created_at) VALUES (?, ?, ?, ?, ?)")
+        .run(identity.id, identity.uniqueId, identity.certPem, identity.keyPem, identity.createdAt);
+    });
   }
 
   /** Returns the identity `id`, creating it with `create()` on first use (atomically). */
   ensureIdentity(id: string, create: () => Omit<IdentityRecord, "id" | "createdAt">): IdentityRecord {
-    return this.#db.transaction(() => {
-      const existing = this.getIdentity(id);
-      if (existing) return existing;
-      const record: IdentityRecord = { id, ...create(), createdAt: Date.now() };
-      this.putIdentity(record);
-      return record;
-    })();
+    return this.#guard(`save identity '${id}'`, () => {
+      return this.#db.transaction(() => {
+        const existing = this.getIdentity(id);
+        if (existing) return existing;
+        const record: IdentityRecord = { id, ...create(), createdAt: Date.now() };
+        this.putIdentity(record);
+        return record;
+      })();
+    });
   }
 
   // ── hosts ───────────────────────────────────────────────────────────────────
 
   listHosts(): HostRecord[] {
-    return (this.#db.query("SELECT * FROM hosts ORDER BY added_at, id").all() as Record<string, unknown>[]).map(toHost);
+    return this.#guard("read the hosts", () => (this.#db.query("SELECT * FROM hosts ORDER BY added_at, id").all() as Record<string, unknown>[]).map(toHost));
   }
 
   getHost(id: string): HostRecord | undefined {
-    const row = this.#db.query("SELECT * FROM hosts WHERE id = ?").get(id) as Record<string, unknown> | null;
-    return row ? toHost(row) : undefined;
+    return this.#guard(`read host '${id}'`, () => {
+      const row = this.#db.query("SELECT * FROM hosts WHERE id = ?").get(id) as Record<string, unknown> | null;
+      return row ? toHost(row) : undefined;
+    });
   }
 
   /**
@@ -192,69 +244,81 @@ export class Store {
   }
 
   addHost(host: Omit<HostRecord, "addedAt" | "lastSeenAt"> & { addedAt?: number }): HostRecord {
-    const record: HostRecord = { ...host, addedAt: host.addedAt ?? Date.now(), lastSeenAt: null };
-    try {
-      this.#db
-        .query("INSERT INTO hosts (id, address, http_port, name, uuid, added_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-        .run(record.id, record.address, record.httpPort, record.name, record.uuid, record.addedAt, record.lastSeenAt);
-    } catch (err) {
-      if (String(err).includes("UNIQUE")) throw new StoreError(`host ${formatAddress(host.address)}:${host.httpPort} is already added`);
-      throw err;
-    }
-    return record;
+    return this.#guard(`save host ${formatAddress(host.address)}:${host.httpPort}`, () => {
+      const record: HostRecord = { ...host, addedAt: host.addedAt ?? Date.now(), lastSeenAt: null };
+      try {
+        this.#db
+          .query("INSERT INTO hosts (id, address, http_port, name, uuid, added_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+          .run(record.id, record.address, record.httpPort, record.name, record.uuid, record.addedAt, record.lastSeenAt);
+      } catch (err) {
+        if (String(err).includes("UNIQUE")) throw new StoreError(`host ${formatAddress(host.address)}:${host.httpPort} is already added`);
+        throw err;
+      }
+      return record;
+    });
   }
 
   updateHost(id: string, changes: Partial<Pick<HostRecord, "name" | "uuid" | "lastSeenAt">>): void {
-    const current = this.getHost(id);
-    if (!current) throw new StoreError(`no host ${id}`);
-    const next = { ...current, ...changes };
-    this.#db.query("UPDATE hosts SET name = ?, uuid = ?, last_seen_at = ? WHERE id = ?").run(next.name, next.uuid, next.lastSeenAt, id);
+    this.#guard(`update host '${id}'`, () => {
+      const current = this.getHost(id);
+      if (!current) throw new StoreError(`no host ${id}`);
+      const next = { ...current, ...changes };
+      this.#db.query("UPDATE hosts SET name = ?, uuid = ?, last_seen_at = ? WHERE id = ?").run(next.name, next.uuid, next.lastSeenAt, id);
+    });
   }
 
   removeHost(id: string): boolean {
-    return this.#db.query("DELETE FROM hosts WHERE id = ?").run(id).changes > 0;
+    return this.#guard(`remove host '${id}'`, () => this.#db.query("DELETE FROM hosts WHERE id = ?").run(id).changes > 0);
   }
 
   // ── pairings ────────────────────────────────────────────────────────────────
 
   getPairing(hostId: string, identityId: string): PairingRecord | undefined {
-    const row = this.#db.query("SELECT * FROM pairings WHERE host_id = ? AND identity_id = ?").get(hostId, identityId) as Record<string, unknown> | null;
-    return row ? toPairing(row) : undefined;
+    return this.#guard(`read the pairing of host '${hostId}'`, () => {
+      const row = this.#db.query("SELECT * FROM pairings WHERE host_id = ? AND identity_id = ?").get(hostId, identityId) as Record<string, unknown> | null;
+      return row ? toPairing(row) : undefined;
+    });
   }
 
   listPairings(hostId: string): PairingRecord[] {
-    return (this.#db.query("SELECT * FROM pairings WHERE host_id = ? ORDER BY paired_at").all(hostId) as Record<string, unknown>[]).map(toPairing);
+    return this.#guard(`read the pairings of host '${hostId}'`, () => (this.#db.query("SELECT * FROM pairings WHERE host_id = ? ORDER BY paired_at").all(hostId) as Record<string, unknown>[]).map(toPairing));
   }
 
   putPairing(pairing: PairingRecord): void {
-    this.#db
-      .query("INSERT OR REPLACE INTO pairings (host_id, identity_id, server_cert_pem, paired_at) VALUES (?, ?, ?, ?)")
-      .run(pairing.hostId, pairing.identityId, pairing.serverCertPem, pairing.pairedAt);
+    this.#guard(`save the pairing with host '${pairing.hostId}'`, () => {
+      this.#db
+        .query("INSERT OR REPLACE INTO pairings (host_id, identity_id, server_cert_pem, paired_at) VALUES (?, ?, ?, ?)")
+        .run(pairing.hostId, pairing.identityId, pairing.serverCertPem, pairing.pairedAt);
+    });
   }
 
   removePairing(hostId: string, identityId: string): boolean {
-    return this.#db.query("DELETE FROM pairings WHERE host_id = ? AND identity_id = ?").run(hostId, identityId).changes > 0;
+    return this.#guard(`remove the pairing with host '${hostId}'`, () => this.#db.query("DELETE FROM pairings WHERE host_id = ? AND identity_id = ?").run(hostId, identityId).changes > 0);
   }
 
   // ── streamers ───────────────────────────────────────────────────────────────
 
   listStreamers(): StreamerRecord[] {
-    return (this.#db.query("SELECT * FROM streamers ORDER BY created_at, id").all() as Record<string, unknown>[]).map(toStreamer);
+    return this.#guard("read the streamers", () => (this.#db.query("SELECT * FROM streamers ORDER BY created_at, id").all() as Record<string, unknown>[]).map(toStreamer));
   }
 
   getStreamer(id: string): StreamerRecord | undefined {
-    const row = this.#db.query("SELECT * FROM streamers WHERE id = ?").get(id) as Record<string, unknown> | null;
-    return row ? toStreamer(row) : undefined;
+    return this.#guard(`read streamer '${id}'`, () => {
+      const row = this.#db.query("SELECT * FROM streamers WHERE id = ?").get(id) as Record<string, unknown> | null;
+      return row ? toStreamer(row) : undefined;
+    });
   }
 
   putStreamer(streamer: StreamerRecord): void {
-    this.#db
-      .query("INSERT OR REPLACE INTO streamers (id, host_id, identity_id, settings, created_at) VALUES (?, ?, ?, ?, ?)")
-      .run(streamer.id, streamer.hostId, streamer.identityId, JSON.stringify(streamer.settings), streamer.createdAt);
+    this.#guard(`save streamer '${streamer.id}'`, () => {
+      this.#db
+        .query("INSERT OR REPLACE INTO streamers (id, host_id, identity_id, settings, created_at) VALUES (?, ?, ?, ?, ?)")
+        .run(streamer.id, streamer.hostId, streamer.identityId, JSON.stringify(streamer.settings), streamer.createdAt);
+    });
   }
 
   removeStreamer(id: string): boolean {
-    return this.#db.query("DELETE FROM streamers WHERE id = ?").run(id).changes > 0;
+    return this.#guard(`remove streamer '${id}' from the store`, () => this.#db.query("DELETE FROM streamers WHERE id = ?").run(id).changes > 0);
   }
 
   close(): void {

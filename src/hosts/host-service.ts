@@ -13,6 +13,7 @@ import { SHARED_IDENTITY_ID, type HostRecord, type Store } from "../core/store.t
 import type { App, AppAsset } from "../moonlight/apps.ts";
 import { createClientIdentity, type ClientIdentity } from "../moonlight/identity.ts";
 import { DEFAULT_HTTP_PORT, formatHostAddress, parseHostAddress } from "../moonlight/host-address.ts";
+import { NotPairedError } from "../moonlight/errors.ts";
 import { NvHttpClient } from "../moonlight/nvhttp.ts";
 import type { PairOptions } from "../moonlight/pairing.ts";
 import type { ServerInfo } from "../moonlight/serverinfo.ts";
@@ -35,8 +36,13 @@ export class HostNotPairedError extends Error {
 
 export interface HostStatus {
   host: HostRecord;
-  /** Identities paired with this host. */
+  /**
+   * Identities paired with this host: those we hold a pairing for, less those the host refuses
+   * (when it answers; offline, what we hold).
+   */
   pairedIdentities: string[];
+  /** Identities we hold a pairing for that the host no longer accepts (removed in its UI, say). */
+  unpairedByHost: string[];
   /** Live answer, or why there is none. */
   online: boolean;
   serverInfo?: ServerInfo;
@@ -155,16 +161,45 @@ export class HostService {
     return Promise.all(this.list().map((host) => this.status(host, options)));
   }
 
-  /** Live status of one host (its serverinfo over HTTP), never throwing: offline says why. */
+  /**
+   * Live status of one host (its serverinfo over HTTP), never throwing: offline says why. Each
+   * pairing we hold is checked with the host too (HTTPS with that identity), so that "paired"
+   * is what the host says, not only what we remember.
+   */
   async status(host: HostRecord, options: { timeoutMs?: number } = {}): Promise<HostStatus> {
-    const pairedIdentities = this.#store.listPairings(host.id).map((p) => p.identityId);
+    const timeoutMs = options.timeoutMs ?? 2000;
+    const stored = this.#store.listPairings(host.id);
+    let serverInfo: ServerInfo;
     try {
-      const client = new NvHttpClient({ address: host.address, httpPort: host.httpPort, identity: this.identity(), timeoutMs: options.timeoutMs ?? 2000 });
-      const serverInfo = await client.serverInfo();
-      this.#store.updateHost(host.id, { lastSeenAt: Date.now() });
-      return { host, pairedIdentities, online: true, serverInfo };
+      const client = new NvHttpClient({ address: host.address, httpPort: host.httpPort, identity: this.identity(), timeoutMs });
+      serverInfo = await client.serverInfo();
     } catch (err) {
-      return { host, pairedIdentities, online: false, error: (err as Error).message };
+      return { host, pairedIdentities: stored.map((p) => p.identityId), unpairedByHost: [], online: false, error: (err as Error).message };
+    }
+    this.#noteSeen(host);
+    const refused = await Promise.all(stored.map(async (pairing) => ((await this.#hostRefuses(host, pairing.identityId, pairing.serverCertPem, timeoutMs)) ? pairing.identityId : undefined)));
+    const unpairedByHost = refused.filter((id): id is string => id !== undefined);
+    const pairedIdentities = stored.map((p) => p.identityId).filter((id) => !unpairedByHost.includes(id));
+    return { host, pairedIdentities, unpairedByHost, online: true, serverInfo };
+  }
+
+  /** True only when the host answers that it does not know this identity: not when it cannot be asked. */
+  async #hostRefuses(host: HostRecord, identityId: string, serverCertPem: string, timeoutMs: number): Promise<boolean> {
+    const client = new NvHttpClient({ address: host.address, httpPort: host.httpPort, identity: this.identity(identityId), serverCertPem, timeoutMs });
+    try {
+      await client.serverInfo({ https: true });
+      return false;
+    } catch (err) {
+      return err instanceof NotPairedError;
+    }
+  }
+
+  /** Best effort: a status read must work on a full disk too. */
+  #noteSeen(host: HostRecord): void {
+    try {
+      this.#store.updateHost(host.id, { lastSeenAt: Date.now() });
+    } catch (err) {
+      log.warn(`${describeHost(host)}: ${(err as Error).message}`);
     }
   }
 

@@ -8,14 +8,16 @@
  *   5 HTTPS phrase=pairchallenge                                       → paired=1
  *
  * Every /pair request starts `uniqueid=…&uuid=…&devicename=roth&updateState=1`. A wrong PIN shows
- * after phase 3 (the host's hash over our challenge does not match); any failure or cancellation
- * after phase 1 sends `/unpair` so that a GFE host drops the half-done attempt (Sunshine drops it
- * by itself).
+ * after phase 3 (the host's hash over our challenge does not match). After a failure or
+ * cancellation past phase 1, `/unpair` makes a GFE host drop the half-done attempt (Sunshine drops
+ * it by itself); but /unpair drops the whole client, so it is sent only when the host says this
+ * client is not paired: a failed re-pairing must never break a pairing that works.
  */
 import { randomBytes, randomInt, X509Certificate } from "node:crypto";
 import { logger } from "../core/log.ts";
 import {
   MalformedResponseError,
+  NotPairedError,
   PairingCancelledError,
   PairingFailedError,
   PairingInProgressError,
@@ -137,6 +139,7 @@ export async function pair(client: NvHttpClient, options: PairOptions = {}): Pro
     } catch {
       throw new MalformedResponseError("plaincert is not a certificate");
     }
+
     // Pinned from here on: phase 5 already goes over HTTPS.
     client.serverCertPem = serverCertPem;
 
@@ -177,8 +180,8 @@ export async function pair(client: NvHttpClient, options: PairOptions = {}): Pro
     return { serverCertPem, serverInfo };
   } catch (error) {
     if (started) {
+      if (previouslyPinned === undefined || !(await stillPaired(client, previouslyPinned))) await sendUnpair(client);
       client.serverCertPem = previouslyPinned;
-      await sendUnpair(client);
     }
     if (error instanceof RequestAbortedError || signal?.aborted) throw new PairingCancelledError("pairing cancelled");
     throw error;
@@ -191,6 +194,22 @@ export async function pair(client: NvHttpClient, options: PairOptions = {}): Pro
       if (error instanceof RequestAbortedError || signal?.aborted) throw new PairingCancelledError("pairing cancelled");
       throw error;
     }
+  }
+}
+
+/**
+ * Whether the host still accepts this client (HTTPS /serverinfo with `certPem` pinned). Only a
+ * "not paired" answer counts as no; a host that cannot be asked counts as yes, so that a pairing
+ * is never put at risk.
+ */
+async function stillPaired(client: NvHttpClient, certPem: string): Promise<boolean> {
+  client.serverCertPem = certPem;
+  try {
+    await client.requestXml("/serverinfo", [], { https: true, timeoutMs: 2_000 });
+    return true;
+  } catch (error) {
+    if (!(error instanceof NotPairedError)) log.debug(`could not ask whether we are still paired: ${(error as Error).message}`);
+    return !(error instanceof NotPairedError);
   }
 }
 

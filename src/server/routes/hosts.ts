@@ -20,12 +20,22 @@ import {
   RequestTimeoutError,
   WrongPinError,
 } from "../../moonlight/errors.ts";
-import { StoreError } from "../../core/store.ts";
+import { StoreError, StoreUnavailableError } from "../../core/store.ts";
 import { HttpError } from "../http-error.ts";
+
+/**
+ * The store could not be used: 507 when the disk is full, 503 when it is busy, read-only or failing
+ * (worth retrying once the operator has fixed it). `context` says what had already happened.
+ */
+export function storeHttpError(error: StoreUnavailableError, context = ""): HttpError {
+  if (error.failure === "full") return new HttpError(507, "store_full", `${context}${error.message}; free disk space and retry`);
+  return new HttpError(503, "store_unavailable", `${context}${error.message}; retry once the data dir is writable again`);
+}
 
 /** Maps errors of the host layer to HTTP answers a client can act on. */
 export function hostHttpError(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
+  if (error instanceof StoreUnavailableError) return storeHttpError(error);
   const message = (error as Error)?.message ?? String(error);
   if (error instanceof HostNotFoundError) return new HttpError(404, "host_not_found", message);
   if (error instanceof HostNotPairedError || error instanceof NotPairedError) return new HttpError(409, "host_not_paired", message);
@@ -55,6 +65,8 @@ function hostJson(host: HostRecord, status?: HostStatus) {
       ? {
           paired: status.pairedIdentities.length > 0,
           paired_identities: status.pairedIdentities,
+          // Pairings we hold that the host refuses: pair again (or remove them with DELETE …/pair).
+          ...(status.unpairedByHost.length > 0 ? { unpaired_by_host: status.unpairedByHost } : {}),
           online: status.online,
           state: status.serverInfo ? (status.serverInfo.busy ? "busy" : "free") : "offline",
           current_app: status.serverInfo?.busy ? status.serverInfo.currentGame : null,
