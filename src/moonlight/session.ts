@@ -15,6 +15,7 @@ import { AudioCipher } from "./audio-packet.ts";
 import { VideoFormat } from "./announce-sdp.ts";
 import { ControlStream, type TerminationEvent } from "./control-stream.ts";
 import type { ControlMessage } from "./control-messages.ts";
+import { HostSilenceWatch } from "./host-silence.ts";
 import type { InputPacket } from "./input.ts";
 import { createSessionKeys, type AudioConfiguration, type SessionKeys } from "./launch.ts";
 import { MediaSocket } from "./media-socket.ts";
@@ -76,6 +77,11 @@ export interface MoonlightSessionEvents {
   audio: [packet: AudioPacket];
   rumble: [event: Extract<ControlMessage, { kind: "rumble" }>];
   hdr: [event: Extract<ControlMessage, { kind: "hdrMode" }>];
+  /**
+   * Nothing at all has come from the host for HOST_SILENCE_MS (true), or it is heard again (false).
+   * The session goes on: only the control stream's timeout (10 s) ends it.
+   */
+  hostSilent: [silent: boolean, silentMs: number];
   /** The session ended without stop() being called (host ended it, timeouts, connection lost). */
   terminated: [termination: SessionTermination];
 }
@@ -175,6 +181,7 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
   #video: VideoDepacketizer | undefined;
   #audio: AudioDepacketizer | undefined;
   #watchdog: ReturnType<typeof setTimeout> | undefined;
+  #silence: HostSilenceWatch | undefined;
   #sawKeyframe = false;
   #stopping: Promise<void> | undefined;
 
@@ -322,6 +329,14 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
         appId,
       };
       this.#state = "streaming";
+      this.#silence = new HostSilenceWatch({
+        traffic: () => (this.#video?.stats.packets ?? 0) + (this.#audio?.stats.packets ?? 0) + (this.#control?.peer.stats.commandsReceived ?? 0),
+        onChange: (silent, silentMs) => {
+          if (silent) log.warn(`nothing from the host for ${Math.round(silentMs)} ms`);
+          else log.info("the host is heard again");
+          this.emit("hostSilent", silent, silentMs);
+        },
+      });
       this.#enter("streaming");
       this.emit("connected", this.#connected);
       return this.#connected;
@@ -462,6 +477,7 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
   async #teardown(): Promise<void> {
     if (this.#watchdog) clearTimeout(this.#watchdog);
     this.#watchdog = undefined;
+    this.#silence?.close();
     this.#videoSocket?.close();
     this.#audioSocket?.close();
     this.#video?.close();

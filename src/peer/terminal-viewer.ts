@@ -23,6 +23,7 @@ import { serializeInputPacket, type InputPacket } from "../moonlight/input.ts";
 import { createOggOpusFile } from "./ogg-opus-writer.ts";
 import type { ServerSignal, StreamerStatus, StreamInfo } from "./signaling.ts";
 import { WebRtcReceiver } from "./webrtc-receiver.ts";
+import { HEARTBEAT_INTERVAL_MS } from "./heartbeat.ts";
 import { parseWsMedia, serializeInput, serializePing } from "./ws-media.ts";
 
 export type JoinStage = "signaling" | "ice" | "dtls" | "media" | "keyframe";
@@ -529,7 +530,9 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
 
   #tick(): void {
     const now = performance.now();
-    if (this.#transport === "websocket" && this.#ws?.readyState === WebSocket.OPEN && now - this.#lastPingAt >= 1000) {
+    // The RTT ping is also our heartbeat on the WebSocket transport (heartbeat.ts); over WebRTC
+    // the receiver beats on the input channel itself.
+    if (this.#transport === "websocket" && this.#ws?.readyState === WebSocket.OPEN && now - this.#lastPingAt >= HEARTBEAT_INTERVAL_MS) {
       this.#lastPingAt = now;
       this.#ws.send(serializePing("ping", now));
     }

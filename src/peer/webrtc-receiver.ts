@@ -7,6 +7,7 @@ import { EventEmitter } from "node:events";
 import nodeDataChannel, { type DataChannel, type PeerConnection, type Track } from "node-datachannel";
 import { inputIsReliable, serializeInputPacket, type InputPacket } from "../moonlight/input.ts";
 import { closeQuietly } from "./close-quietly.ts";
+import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_MESSAGE } from "./heartbeat.ts";
 import { RtpDepacketizer, type DepacketizedFrame } from "./rtp-depacketizer.ts";
 import type { ServerSignal, StreamInfo, ViewerSignal } from "./signaling.ts";
 
@@ -40,6 +41,7 @@ export class WebRtcReceiver extends EventEmitter<WebRtcReceiverEvents> {
   #depacketizer: RtpDepacketizer | undefined;
   #videoTrack: Track | undefined;
   #stream: StreamInfo | undefined;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
   #closed = false;
   audioPackets = 0;
   rtpPackets = 0;
@@ -143,6 +145,7 @@ export class WebRtcReceiver extends EventEmitter<WebRtcReceiverEvents> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
     closeQuietly([...this.#channels.values(), this.#pc]);
   }
 
@@ -175,7 +178,15 @@ export class WebRtcReceiver extends EventEmitter<WebRtcReceiverEvents> {
   }
 
   #checkInputReady(): void {
-    if (this.inputReady) this.emit("inputReady");
+    if (!this.inputReady) return;
+    // Without it mlstream takes us for a frozen viewer and releases what we hold (heartbeat.ts).
+    this.#heartbeat ??= setInterval(() => this.#beat(), HEARTBEAT_INTERVAL_MS);
+    this.emit("inputReady");
+  }
+
+  #beat(): void {
+    const channel = this.#channels.get("input");
+    if (channel?.isOpen()) channel.sendMessage(HEARTBEAT_MESSAGE);
   }
 }
 

@@ -91,6 +91,8 @@ export interface WebRtcViewerStats {
   retransmitted: number;
   inputMessages: number;
   inputMalformed: number;
+  /** Heartbeats on the input channel (src/peer/heartbeat.ts). */
+  heartbeats: number;
   /** Signaling messages from the viewer that could not be applied (bad SDP, late candidates). */
   signalErrors: number;
   fractionLost: number;
@@ -113,6 +115,7 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
     retransmitted: 0,
     inputMessages: 0,
     inputMalformed: 0,
+    heartbeats: 0,
     signalErrors: 0,
     fractionLost: 0,
     jitter: 0,
@@ -131,6 +134,8 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
   #sentNext = 0;
   #audioSequence = Math.floor(Math.random() * 0x10000);
   #waitingForKeyframe = true;
+  /** When a data channel last carried anything from the viewer (performance.now(); 0 = not open yet). */
+  lastHeardAt = 0;
   #videoOpen = false;
   #closed = false;
 
@@ -218,7 +223,12 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
     this.#audio = pc.addTrack(audio);
     this.#audioConfig = this.#attachRtcp(this.#audio, this.#options.audioSsrc, OPUS_PAYLOAD_TYPE, 48_000);
 
-    this.#channels.push(pc.createDataChannel("input"));
+    const input = pc.createDataChannel("input");
+    // Liveness is judged from the moment the viewer can speak (src/peer/heartbeat.ts).
+    input.onOpen(() => {
+      if (this.lastHeardAt === 0) this.lastHeardAt = performance.now();
+    });
+    this.#channels.push(input);
     this.#channels.push(pc.createDataChannel("input-unreliable", { unordered: true, maxRetransmits: 0 }));
     for (const channel of this.#channels) channel.onMessage((message) => this.#onInput(message));
 
@@ -367,11 +377,13 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
   }
 
   #onInput(message: string | Buffer | ArrayBuffer): void {
-    this.stats.inputMessages++;
+    this.lastHeardAt = performance.now();
     if (typeof message === "string") {
-      this.stats.inputMalformed++;
+      // Input is always binary: text on an input channel is the viewer's heartbeat.
+      this.stats.heartbeats++;
       return;
     }
+    this.stats.inputMessages++;
     try {
       const packet = parseInputPacket(message instanceof ArrayBuffer ? new Uint8Array(message) : message);
       if (!this.viewOnly) this.emit("input", packet);

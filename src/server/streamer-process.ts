@@ -119,6 +119,10 @@ export class StreamerProcess extends EventEmitter<StreamerProcessEvents> {
     this.#send({ t: "input", peerId, packet });
   }
 
+  heartbeat(peerId: string): void {
+    this.#send({ t: "heartbeat", peerId });
+  }
+
   setMediaTap(enabled: boolean): void {
     this.#mediaTap = enabled;
     this.#send({ t: "mediaTap", enabled });

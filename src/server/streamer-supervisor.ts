@@ -210,6 +210,12 @@ export class StreamerSupervisor {
     entry.process.input(peerId, packet);
   }
 
+  /** A WebSocket viewer's heartbeat (its PING): the streamer releases the input of silent viewers. */
+  heartbeat(streamerId: string, peerId: string): void {
+    const entry = this.#streamers.get(streamerId);
+    if (entry?.peers.get(peerId)?.transport === "websocket") entry.process.heartbeat(peerId);
+  }
+
   #switchToWebSocket(entry: Entry, peer: Peer, why: string): void {
     log.info(`${entry.id}: viewer ${peer.id} moves to the WebSocket transport (${why})`);
     if (peer.fallbackTimer) clearTimeout(peer.fallbackTimer);

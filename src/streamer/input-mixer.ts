@@ -8,6 +8,7 @@
  * - Motion, scroll, text, touch and pen pass straight through.
  * - Each viewer's controller N is given a free host slot (16 in all); the host sees one pad per
  *   (viewer, controller). A leaving viewer's pads are neutralised and removed from the host.
+ * - A viewer that went silent has everything it held released (`release`) without leaving.
  * - View-only viewers' input is dropped.
  */
 import { unpluggedGamepadState, type InputPacket } from "../moonlight/input.ts";
@@ -62,6 +63,15 @@ export class InputMixer {
     if (!viewer || viewer.viewOnly === viewOnly) return;
     if (viewOnly) this.#releaseAll(viewerId, viewer);
     viewer.viewOnly = viewOnly;
+  }
+
+  /**
+   * Releases everything the viewer holds and unplugs its controllers, but keeps the viewer: it went
+   * silent (src/peer/heartbeat.ts), and when it speaks again its next presses count afresh.
+   */
+  release(viewerId: string): void {
+    const viewer = this.#viewers.get(viewerId);
+    if (viewer) this.#releaseAll(viewerId, viewer);
   }
 
   /** Releases everything the viewer held and unplugs its controllers. Idempotent. */

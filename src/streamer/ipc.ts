@@ -31,6 +31,8 @@ export type ToStreamer =
   /** A viewer on the WebSocket transport: the server delivers its media; its input comes through here. */
   | { t: "addExternalViewer"; peerId: string; viewOnly: boolean }
   | { t: "input"; peerId: string; packet: Uint8Array }
+  /** A WebSocket viewer's heartbeat (its PING), so that the streamer knows it is not silent. */
+  | { t: "heartbeat"; peerId: string }
   /** Send raw frames and audio to the server (only while it has WebSocket viewers). */
   | { t: "mediaTap"; enabled: boolean }
   | { t: "requestKeyframe"; waiting: boolean }
@@ -46,7 +48,7 @@ export type FromStreamer =
   | { t: "audio"; data: Uint8Array; sequence: number; timestampMs: number; channels: number }
   | { t: "stopped"; reason: string };
 
-const TO_STREAMER = new Set(["init", "addViewer", "signal", "removeViewer", "stop", "addExternalViewer", "input", "mediaTap", "requestKeyframe"]);
+const TO_STREAMER = new Set(["init", "addViewer", "signal", "removeViewer", "stop", "addExternalViewer", "input", "mediaTap", "requestKeyframe", "heartbeat"]);
 const FROM_STREAMER = new Set(["status", "snapshot", "signal", "viewerLeft", "stopped", "viewerOpen", "video", "audio"]);
 
 function hasType(message: unknown, known: Set<string>): message is { t: string } {
@@ -62,6 +64,7 @@ export function isToStreamer(message: unknown): message is ToStreamer {
     case "addViewer":
     case "removeViewer":
     case "addExternalViewer":
+    case "heartbeat":
       return typeof m.peerId === "string";
     case "input":
       return typeof m.peerId === "string" && m.packet instanceof Uint8Array;

@@ -8,6 +8,8 @@
  * - A viewer joins at a keyframe: its track opening, a PLI, or a loss asks the host for an IDR,
  *   coalesced across viewers and retried until it arrives.
  * - Input from every viewer goes through the InputMixer (union of held keys, controller slots).
+ *   A viewer not heard from for 2 s (heartbeats, src/peer/heartbeat.ts) is marked stale and what it
+ *   held is released; it stays a viewer and counts again as soon as it speaks.
  * - When the host ends or drops the session, the streamer reports it and reconnects with backoff
  *   (the host resumes the running app); viewers stay connected and get a keyframe when it is back.
  */
@@ -26,6 +28,7 @@ import { Backoff } from "./backoff.ts";
 import { InputMixer } from "./input-mixer.ts";
 import { KeyframeRequester } from "./keyframe-requester.ts";
 import { MediaFanout } from "./media-fanout.ts";
+import { ViewerLiveness } from "./viewer-liveness.ts";
 
 const log = logger("streamer");
 
@@ -38,6 +41,8 @@ export interface StreamerOptions {
   createSession: () => MoonlightSession;
   /** Stop this long after the last viewer leaves; 0 (default) keeps the streamer up. */
   idleTimeoutMs?: number;
+  /** How long a viewer may be silent before its held input is released (default VIEWER_SILENCE_MS). */
+  viewerSilenceMs?: number;
   ice?: IceSettings;
   backoff?: Backoff;
 }
@@ -48,6 +53,8 @@ export interface ViewerInfo {
   transport: "webrtc" | "websocket";
   connected_at: string;
   state: string;
+  /** Not heard from lately (no heartbeat, no input): what it held on the host was released. */
+  stale: boolean;
   /** WebRTC statistics; a WebSocket viewer's are kept by the process that owns its socket. */
   stats: (WebRtcViewerStats & { rtt_ms: number }) | Record<string, number>;
 }
@@ -62,6 +69,8 @@ interface ExternalViewer {
   id: string;
   viewOnly: boolean;
   connectedAt: number;
+  /** performance.now() of its last heartbeat or input (relayed by the process that owns its socket). */
+  lastHeardAt: number;
   /** Reaches the viewer through whoever owns its socket. */
   signal?: (message: ServerSignal) => void;
 }
@@ -94,6 +103,8 @@ export interface StreamerEvents {
   /** What viewers are told about the stream changed (e.g. the profile, once the first SPS is read). */
   streamChanged: [];
   viewerLeft: [id: string, reason: string];
+  /** A viewer went silent (its held input was released), or was heard from again. */
+  viewerStale: [id: string, stale: boolean];
   /** Rumble for a controller owned by a viewer (routed back by the transport). */
   rumble: [viewerId: string, controllerNumber: number, lowFrequency: number, highFrequency: number];
   stopped: [reason: string];
@@ -118,6 +129,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
   #tap: MediaTap | undefined;
   #externalWaiting = false;
   readonly #mixer: InputMixer;
+  readonly #liveness: ViewerLiveness;
   readonly #keyframes: KeyframeRequester;
   readonly #backoff: Backoff;
   readonly #fanout = new MediaFanout({ videoSsrc: randomInt(1, 0x7fffffff), audioSsrc: randomInt(1, 0x7fffffff) });
@@ -141,6 +153,18 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     this.#options = options;
     this.#backoff = options.backoff ?? new Backoff();
     this.#mixer = new InputMixer((packet) => this.#session?.send(packet));
+    this.#liveness = new ViewerLiveness({
+      ...(options.viewerSilenceMs !== undefined ? { silenceMs: options.viewerSilenceMs } : {}),
+      onStale: (id, silentMs) => {
+        this.#mixer.release(id);
+        log.info(`${this.id}: viewer ${id} silent for ${Math.round(silentMs)} ms: stale, its held input released`);
+        this.emit("viewerStale", id, true);
+      },
+      onBack: (id) => {
+        log.info(`${this.id}: viewer ${id} is heard from again`);
+        this.emit("viewerStale", id, false);
+      },
+    });
     this.#keyframes = new KeyframeRequester({
       send: () => this.#session?.requestIdr(),
       isWaiting: () => this.#externalWaiting || [...this.#viewers.values()].some((v) => v.waitingForKeyframe && v.state === "connected"),
@@ -165,25 +189,38 @@ export class Streamer extends EventEmitter<StreamerEvents> {
    */
   addExternalViewer(options: { id: string; viewOnly?: boolean; signal?: (message: ServerSignal) => void }): {
     input: (packet: InputPacket) => void;
+    /** The viewer's heartbeat (its socket's PING), relayed. */
+    heartbeat: () => void;
     close: (reason?: string) => void;
   } {
     if (this.#stopped) throw new StreamerStateError("streamer stopped");
     const { id } = options;
-    this.#external.set(id, { id, viewOnly: options.viewOnly ?? false, connectedAt: Date.now(), ...(options.signal ? { signal: options.signal } : {}) });
+    const viewer: ExternalViewer = { id, viewOnly: options.viewOnly ?? false, connectedAt: Date.now(), lastHeardAt: performance.now(), ...(options.signal ? { signal: options.signal } : {}) };
+    this.#external.set(id, viewer);
     this.#mixer.addViewer(id, { viewOnly: options.viewOnly ?? false });
+    this.#liveness.watch(id, () => viewer.lastHeardAt);
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
     this.emit("viewerJoined", id);
     log.info(`${this.id}: viewer ${id} joined over WebSocket (${this.viewerCount} now)`);
     return {
-      input: (packet) => this.#mixer.handle(id, packet),
-      close: (reason = "left") => {
-        if (!this.#external.delete(id)) return;
-        this.#mixer.removeViewer(id);
-        this.emit("viewerLeft", id, reason);
-        this.#armIdleTimer();
+      input: (packet) => {
+        viewer.lastHeardAt = performance.now();
+        this.#mixer.handle(id, packet);
       },
+      heartbeat: () => {
+        viewer.lastHeardAt = performance.now();
+      },
+      close: (reason = "left") => this.#closeExternal(id, reason),
     };
+  }
+
+  #closeExternal(id: string, reason: string): void {
+    if (!this.#external.delete(id)) return;
+    this.#liveness.unwatch(id);
+    this.#mixer.removeViewer(id);
+    this.emit("viewerLeft", id, reason);
+    this.#armIdleTimer();
   }
 
   /** Sets (or clears) the raw media tap for WebSocket viewers. */
@@ -224,6 +261,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     this.#viewers.set(id, viewer);
     this.#fanout.add(viewer);
     this.#mixer.addViewer(id, { viewOnly: options.viewOnly ?? false });
+    this.#liveness.watch(id, () => viewer.lastHeardAt);
     viewer.on("input", (packet) => this.#mixer.handle(id, packet));
     viewer.on("keyframeRequest", () => this.#keyframes.request());
     viewer.on("open", () => this.emit("viewerOpen", id));
@@ -252,7 +290,11 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#keyframes.close();
+    this.#liveness.close();
+    // Every viewer's held input is released on the host (the mixer sends the key-ups) before the
+    // session ends: WebSocket viewers too, whose sockets the server closes only after we are gone.
     for (const viewer of [...this.#viewers.values()]) viewer.close(`streamer ${reason}`);
+    for (const id of [...this.#external.keys()]) this.#closeExternal(id, `streamer ${reason}`);
     const session = this.#session;
     this.#session = undefined;
     if (session) await session.stop({ quitApp: options.quitApp ?? false });
@@ -277,6 +319,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
             transport: "webrtc",
             connected_at: new Date(v.connectedAt).toISOString(),
             state: v.state,
+            stale: this.#liveness.isStale(v.id),
             stats: { ...v.stats, rtt_ms: v.rttMs },
           }),
         ),
@@ -287,6 +330,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
             transport: "websocket",
             connected_at: new Date(v.connectedAt).toISOString(),
             state: "connected",
+            stale: this.#liveness.isStale(v.id),
             stats: {},
           }),
         ),
@@ -321,6 +365,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
       this.#viewers.get(owner.viewerId)?.sendSignal(message);
       this.#external.get(owner.viewerId)?.signal?.(message);
     });
+    session.on("hostSilent", (silent) => this.#onHostSilent(session, silent));
     session.on("terminated", (termination) => this.#onTerminated(session, termination));
     try {
       const info = await session.start();
@@ -359,6 +404,21 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     log.info(`${this.id}: live ${info.width}x${info.height}@${info.fps} ${info.codec}${info.resumed ? " (resumed)" : ""}`);
     if (this.#viewers.size > 0) this.#keyframes.request();
     this.#armIdleTimer();
+  }
+
+  /**
+   * The host went silent: viewers are told at once (within 2 s) that we are reconnecting, not after
+   * the control stream's 10 s timeout. The session is kept: a host that is back within the timeout
+   * just resumes (live again), and one that is not ends the session and the usual reconnect with
+   * backoff follows.
+   */
+  #onHostSilent(session: MoonlightSession, silent: boolean): void {
+    if (this.#session !== session || this.#stopped) return;
+    if (silent && this.#status === "live") this.#setStatus("reconnecting", "the host is not responding");
+    else if (!silent && this.#status === "reconnecting") {
+      this.#setStatus("live");
+      this.#keyframes.request();
+    }
   }
 
   #onTerminated(session: MoonlightSession, termination: SessionTermination): void {
@@ -411,6 +471,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     if (!viewer) return;
     this.#viewers.delete(id);
     this.#fanout.delete(viewer);
+    this.#liveness.unwatch(id);
     this.#mixer.removeViewer(id);
     this.emit("viewerLeft", id, reason);
     log.info(`${this.id}: viewer ${id} left (${reason}); ${this.#viewers.size} remain`);

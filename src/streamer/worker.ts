@@ -75,6 +75,8 @@ export async function runStreamerWorker(): Promise<number> {
       send({ t: "viewerLeft", peerId, reason });
     });
     current.on("viewerOpen", (peerId) => send({ t: "viewerOpen", peerId }));
+    // The viewer list shows who is stale: tell the server now rather than at the next snapshot.
+    current.on("viewerStale", () => send({ t: "snapshot", snapshot: current.snapshot() }));
     current.on("streamChanged", () => send({ t: "snapshot", snapshot: current.snapshot() }));
     current.on("stopped", (reason) => {
       // The idle policy (or a stop from elsewhere) ended the streamer: the process ends with it.
@@ -128,6 +130,8 @@ export async function runStreamerWorker(): Promise<number> {
         }
         return;
       }
+      case "heartbeat":
+        return external.get(message.peerId)?.heartbeat();
       case "mediaTap":
         streamer?.setMediaTap(
           message.enabled

@@ -14,7 +14,7 @@ import { SimHost } from "../../src/moonlight/sim/sim-host.ts";
 import type { ServerSignal } from "../../src/peer/signaling.ts";
 import { parseWsMedia, serializeInput, serializePing } from "../../src/peer/ws-media.ts";
 import { tempDir } from "../support/cli.ts";
-import { startServer, until, untilAsync, type RunningServer } from "../support/server.ts";
+import { createLiveStreamer, startServer, until, untilAsync, type RunningServer } from "../support/server.ts";
 
 const dir = tempDir("mlstream-ws-");
 let sim: SimHost;
@@ -53,11 +53,7 @@ beforeAll(async () => {
   sim = new SimHost({ pin: "2222" });
   const { httpPort } = await sim.start();
   server = await startServer(join(dir.path, "data"), { MLSTREAM_VIEWERS_FALLBACK_AFTER_MS: "1500", MLSTREAM_VIEWERS_WS_MAX_BUFFERED_KB: "256" });
-  const post = (path: string, body: unknown) => fetch(`${server.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-  const host = (await (await post("/api/hosts", { address: `127.0.0.1:${httpPort}` })).json()) as { id: string };
-  await (await post(`/api/hosts/${host.id}/pair`, { pin: "2222" })).text();
-  expect((await post("/api/streamers", { id: "s1", host: host.id, app: "Desktop" })).status).toBe(201);
-  await untilAsync(async () => ((await (await fetch(`${server.url}/api/streamers/s1`)).json()) as { status: string }).status === "live", 20_000, "live");
+  await createLiveStreamer(server, httpPort, "2222", "s1");
 });
 
 afterAll(async () => {

@@ -114,3 +114,16 @@ export async function untilAsync(what: () => Promise<boolean>, ms = 15_000, labe
     await Bun.sleep(100);
   }
 }
+
+/**
+ * Adds the sim host at `simHttpPort` to `server`, pairs it with `pin`, creates streamer `id` on its
+ * Desktop app and waits until it is live.
+ */
+export async function createLiveStreamer(server: RunningServer, simHttpPort: number, pin: string, id: string): Promise<void> {
+  const post = (path: string, body: unknown) => fetch(`${server.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const host = (await (await post("/api/hosts", { address: `127.0.0.1:${simHttpPort}` })).json()) as { id: string };
+  await (await post(`/api/hosts/${host.id}/pair`, { pin })).text();
+  const created = await post("/api/streamers", { id, host: host.id, app: "Desktop" });
+  if (created.status !== 201) throw new Error(`creating streamer ${id}: HTTP ${created.status} ${await created.text()}`);
+  await untilAsync(async () => ((await (await fetch(`${server.url}/api/streamers/${id}`)).json()) as { status: string }).status === "live", 20_000, "live");
+}

@@ -7,8 +7,13 @@
  * open, since a newer sample replaces a lost one.
  * WebSocket transport: as binary INPUT messages on the peer socket (docs/ws-media.md), in order;
  * motion is skipped (never queued) while the socket is congested, keys and buttons always go.
+ *
+ * Over WebRTC it also sends the heartbeat on `input` (src/peer/heartbeat.ts): without it mlstream
+ * takes this viewer for a frozen one and releases the keys it holds. (On the WebSocket transport
+ * the RTT ping of ws-media.ts is the heartbeat.)
  */
 import { serializeInputPacket, type InputPacket } from "../../src/moonlight/input.ts";
+import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_MESSAGE } from "../../src/peer/heartbeat.ts";
 import { serializeInput } from "../../src/peer/ws-media.ts";
 
 /** The peer socket, as the WebSocket transport sends input on it. */
@@ -24,14 +29,19 @@ export class InputSender {
   #reliable: RTCDataChannel | undefined;
   #unreliable: RTCDataChannel | undefined;
   #socket: InputSocket | undefined;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
   /** Packets sent, for the stats overlay and tests. */
   sent = 0;
 
   /** Adopts a data channel the server opened (RTCPeerConnection `datachannel` event). */
   attach(channel: RTCDataChannel): void {
     channel.binaryType = "arraybuffer";
-    if (channel.label === "input") this.#reliable = channel;
-    else if (channel.label === "input-unreliable") this.#unreliable = channel;
+    if (channel.label === "input") {
+      this.#reliable = channel;
+      this.#heartbeat ??= setInterval(() => {
+        if (this.#reliable?.readyState === "open") this.#reliable.send(HEARTBEAT_MESSAGE);
+      }, HEARTBEAT_INTERVAL_MS);
+    } else if (channel.label === "input-unreliable") this.#unreliable = channel;
   }
 
   /** The WebSocket transport: input goes on the peer socket from now on. */
@@ -42,6 +52,8 @@ export class InputSender {
 
   /** The peer connection (or the socket's media) is gone: its channels with it. */
   detach(): void {
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
     this.#reliable = undefined;
     this.#unreliable = undefined;
     this.#socket = undefined;

@@ -17,6 +17,7 @@ interface TrackGenerator extends MediaStreamTrack {
   readonly writable: WritableStream<VideoFrame>;
 }
 type TrackGeneratorConstructor = new (init: { kind: "video" }) => TrackGenerator;
+import { HEARTBEAT_INTERVAL_MS } from "../../src/peer/heartbeat.ts";
 import { parseWsMedia, serializePing, type WsCodec } from "../../src/peer/ws-media.ts";
 import { codecCandidates } from "./codec-string.ts";
 import { WsAudio } from "./ws-audio.ts";
@@ -33,7 +34,8 @@ const KEYFRAME_GIVE_UP_MS = 3000;
 /** Frames kept while the decoder is being configured (isConfigSupported is asynchronous). */
 const MAX_PENDING = 30;
 const KEYFRAME_REQUEST_INTERVAL_MS = 500;
-const PING_INTERVAL_MS = 1000;
+/** The ping is also the heartbeat mlstream judges this viewer's liveness by (src/peer/heartbeat.ts). */
+const PING_INTERVAL_MS = HEARTBEAT_INTERVAL_MS;
 
 /** Totals since this transport started; the stats overlay samples them once a second. */
 export interface WsMediaCounters {

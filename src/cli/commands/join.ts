@@ -79,6 +79,7 @@ interface JoinOptions {
   duration?: string | number;
   timeout?: string | number;
   key?: string | number | (string | number)[];
+  hold?: string | number;
   type?: string | number;
   viewOnly?: boolean;
   bind?: string;
@@ -114,6 +115,7 @@ export const registerJoin: Register = (cli, bind) => {
     .option("--duration <s>", "Leave this many seconds after the first frame (default: until Ctrl-C)")
     .option("--timeout <s>", "Give up when no frame arrived within this many seconds (default 15)")
     .option("--key <key>", "Press a key once connected: A, enter, F5, ctrl+c, 0x41 (repeatable)")
+    .option("--hold <key>", "Press a key once connected and hold it until leaving (e.g. to try what a frozen viewer leaves behind)")
     .option("--type <text>", "Type this text once connected")
     .option("--view-only", "Join without input")
     .option("--transport <t>", "webrtc (default) or websocket (media over the signaling socket, docs/ws-media.md)")
@@ -127,10 +129,14 @@ export const registerJoin: Register = (cli, bind) => {
         const timeoutS = seconds(options.timeout, "--timeout") ?? 15;
         const keys = options.key === undefined ? [] : [options.key].flat().map(String);
         const presses = keys.flatMap(keyPresses);
+        // --hold: the downs now, the ups when leaving.
+        const held = options.hold === undefined ? [] : keyPresses(String(options.hold));
+        const holdUps = held.splice(held.findIndex((p) => p.kind === "keyboard" && p.action === "up"));
+        presses.push(...held);
         const text = options.type === undefined ? undefined : String(options.type);
         const transport = options.transport === undefined ? "webrtc" : String(options.transport);
         if (transport !== "webrtc" && transport !== "websocket") throw new UsageError("--transport must be webrtc or websocket");
-        if (options.viewOnly && (presses.length > 0 || text !== undefined)) throw new UsageError("--view-only cannot send --key or --type");
+        if (options.viewOnly && (presses.length > 0 || text !== undefined)) throw new UsageError("--view-only cannot send --key, --hold or --type");
         let parsed: ReturnType<typeof parseJoinTarget>;
         try {
           parsed = parseJoinTarget(String(target));
@@ -219,6 +225,7 @@ export const registerJoin: Register = (cli, bind) => {
           }
           if (tty) process.stderr.write("\r\x1b[2K");
           const ended = viewer.ended;
+          for (const packet of holdUps) viewer.sendInput(packet);
           const summary = viewer.summary(parsed.streamerId);
           viewer.close();
           if (ctx.json) printJson(summary);

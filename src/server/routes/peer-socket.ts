@@ -89,7 +89,11 @@ export function peerSocketRoute(options: PeerSocketOptions) {
         try {
           const message = parseWsMedia(raw);
           if (message.type === "input") supervisor.input(peer.streamerId, peer.peerId, message.packet);
-          else if (message.type === "ping") ws.raw.sendBinary(serializePing("pong", message.clockMs));
+          else if (message.type === "ping") {
+            ws.raw.sendBinary(serializePing("pong", message.clockMs));
+            // The ping is also the viewer's heartbeat (src/peer/heartbeat.ts).
+            supervisor.heartbeat(peer.streamerId, peer.peerId);
+          }
         } catch (error) {
           if (!(error instanceof WsMediaFormatError)) throw error;
           ws.send(JSON.stringify({ type: "error", error: "bad_message", message: error.message } satisfies ServerSignal));
