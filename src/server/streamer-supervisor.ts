@@ -74,6 +74,8 @@ interface Entry {
   createdAt: number;
   process: StreamerProcess;
   peers: Map<string, Peer>;
+  /** DELETE is stopping it: remove() forgets it in the store itself, and reports if that fails. */
+  removing?: boolean;
 }
 
 export interface SupervisorOptions {
@@ -85,6 +87,25 @@ export interface SupervisorOptions {
   fallbackAfterMs?: number;
   /** Bound of a WebSocket viewer's send buffer (bytes). */
   wsMaxBufferedBytes?: number;
+}
+
+/**
+ * The host already has a session for this client identity. Hosts tell sessions apart by client
+ * certificate, so a second streamer with the same identity would take the session over, the first
+ * would take it back, and so on forever.
+ */
+export class HostSessionTakenError extends HttpError {
+  override name = "HostSessionTakenError";
+  readonly holder: string;
+  constructor(spec: StreamerSpec, holder: string) {
+    super(
+      409,
+      "host_session_taken",
+      `host '${spec.hostId}' already has a session for client identity '${spec.identityId}', held by streamer '${holder}': ` +
+        `give this streamer its own identity ('identity' or 'client_unique_id', paired with the host) or stop streamer '${holder}' first`,
+    );
+    this.holder = holder;
+  }
 }
 
 /** WebSocket close codes the viewer can act on. */
@@ -130,6 +151,8 @@ export class StreamerSupervisor {
       if (sameSpec(existing.spec, spec)) return { view: this.#view(existing), created: false };
       throw new HttpError(409, "streamer_conflict", `streamer '${streamerId}' exists with different settings`);
     }
+    const holder = this.#sessionHolder(spec, streamerId);
+    if (holder) throw new HostSessionTakenError(spec, holder.id);
     const host = this.#options.store.getHost(spec.hostId);
     if (!host) throw new HttpError(404, "host_not_found", `no host '${spec.hostId}'`);
     if (!this.#options.store.getPairing(host.id, spec.identityId)) {
@@ -150,12 +173,18 @@ export class StreamerSupervisor {
     return this.#view(this.#entry(id));
   }
 
-  /** Stops and forgets a streamer; `quitApp` also quits the app on the host. */
+  /**
+   * Stops and forgets a streamer; `quitApp` also quits the app on the host. Stops first, so the
+   * host session is released whatever the store does next. If the store then refuses (disk full),
+   * the stopped streamer stays listed and stored, memory agreeing with disk, and the error says
+   * so; a second DELETE retries.
+   */
   async remove(id: string, quitApp: boolean): Promise<void> {
     const entry = this.#entry(id);
-    this.#options.store.removeStreamer(id);
+    entry.removing = true;
     await entry.process.stop({ quitApp });
-    this.#streamers.delete(id);
+    this.#options.store.removeStreamer(id);
+    if (this.#streamers.get(id) === entry) this.#streamers.delete(id);
   }
 
   /**
@@ -325,6 +354,15 @@ export class StreamerSupervisor {
     return counts;
   }
 
+  /** The live streamer other than `exceptId` that holds the host session of spec's host and identity. */
+  #sessionHolder(spec: StreamerSpec, exceptId: string): Entry | undefined {
+    for (const entry of this.#streamers.values()) {
+      if (entry.id === exceptId || entry.process.ended) continue;
+      if (entry.spec.hostId === spec.hostId && entry.spec.identityId === spec.identityId) return entry;
+    }
+    return undefined;
+  }
+
   #entry(id: string): Entry {
     const entry = this.#streamers.get(id);
     if (!entry) throw new HttpError(404, "streamer_not_found", `no streamer '${id}'`);
@@ -400,7 +438,7 @@ export class StreamerSupervisor {
       log.info(`${id}: ${failed ? "failed" : "ended"}: ${reason}`);
       // A streamer that ended by itself (idle policy) is forgotten; one stopped because serve is
       // shutting down is not; a failed one stays listed (and stored) so that operators see why.
-      if (!failed && !this.#shuttingDown) this.#options.store.removeStreamer(id);
+      if (!failed && !this.#shuttingDown && !entry.removing) this.#forgetStored(id);
       for (const peer of entry.peers.values()) {
         if (peer.fallbackTimer) clearTimeout(peer.fallbackTimer);
         peer.ws?.close();
@@ -413,8 +451,21 @@ export class StreamerSupervisor {
     return entry;
   }
 
+  /** A streamer that ended by itself leaves the store; nobody waits for an answer, so a failure is logged. */
+  #forgetStored(id: string): void {
+    try {
+      this.#options.store.removeStreamer(id);
+    } catch (error) {
+      log.warn(`${id}: ended, but ${(error as Error).message}; it comes back with the next serve`);
+    }
+  }
+
   #initFor(id: string, spec: StreamerSpec) {
     const { store, hosts } = this.#options;
+    // Checked at every (re)start too: restore() after a restart may find two stored streamers
+    // sharing a host session (made before this check existed); the later one fails, saying why.
+    const holder = this.#sessionHolder(spec, id);
+    if (holder) throw new HostSessionTakenError(spec, holder.id);
     const host = store.getHost(spec.hostId);
     if (!host) throw new HttpError(404, "host_not_found", `host '${spec.hostId}' was removed`);
     const pairing = store.getPairing(host.id, spec.identityId);

@@ -29,7 +29,8 @@ import { HttpError } from "../http-error.ts";
  */
 export function storeHttpError(error: StoreUnavailableError, context = ""): HttpError {
   if (error.failure === "full") return new HttpError(507, "store_full", `${context}${error.message}; free disk space and retry`);
-  return new HttpError(503, "store_unavailable", `${context}${error.message}; retry once the data dir is writable again`);
+  const advice = error.failure === "busy" ? "retry in a moment" : "retry once the data dir is writable again";
+  return new HttpError(503, "store_unavailable", `${context}${error.message}; ${advice}`);
 }
 
 /** Maps errors of the host layer to HTTP answers a client can act on. */

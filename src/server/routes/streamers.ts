@@ -3,10 +3,11 @@
  * (`?quit=1` also quits the app on the host), and the viewers of one streamer (list, kick).
  */
 import { Elysia, t } from "elysia";
+import { StoreUnavailableError } from "../../core/store.ts";
 import type { HostService } from "../../hosts/host-service.ts";
 import { CreateStreamerBody, normalizeStreamerRequest } from "../streamer-request.ts";
 import type { StreamerSupervisor } from "../streamer-supervisor.ts";
-import { hostHttpError } from "./hosts.ts";
+import { hostHttpError, storeHttpError } from "./hosts.ts";
 
 export function streamerRoutes(supervisor: StreamerSupervisor, hosts: HostService, defaults: { idleTimeoutS: number }) {
   return new Elysia({ prefix: "/api/streamers", detail: { tags: ["streamers"] } })
@@ -23,14 +24,20 @@ export function streamerRoutes(supervisor: StreamerSupervisor, hosts: HostServic
         } catch (error) {
           throw hostHttpError(error);
         }
-        const { view, created } = supervisor.create(request.id, {
-          hostId: host.id,
-          appId: app.id,
-          appTitle: app.title,
-          identityId: request.identityId,
-          settings: request.settings,
-          idleTimeoutS: request.idleTimeoutS,
-        });
+        let result;
+        try {
+          result = supervisor.create(request.id, {
+            hostId: host.id,
+            appId: app.id,
+            appTitle: app.title,
+            identityId: request.identityId,
+            settings: request.settings,
+            idleTimeoutS: request.idleTimeoutS,
+          });
+        } catch (error) {
+          throw hostHttpError(error);
+        }
+        const { view, created } = result;
         set.status = created ? 201 : 200;
         return view;
       },
@@ -41,7 +48,12 @@ export function streamerRoutes(supervisor: StreamerSupervisor, hosts: HostServic
     .delete(
       "/:id",
       async ({ params, query, set }) => {
-        await supervisor.remove(params.id, query.quit === "1" || query.quit === "true");
+        try {
+          await supervisor.remove(params.id, query.quit === "1" || query.quit === "true");
+        } catch (error) {
+          if (!(error instanceof StoreUnavailableError)) throw error;
+          throw storeHttpError(error, `streamer '${params.id}' is stopped, but `);
+        }
         set.status = 204;
       },
       { query: t.Object({ quit: t.Optional(t.String()) }), detail: { summary: "Stop a streamer (?quit=1 also quits the app on the host)" } },
