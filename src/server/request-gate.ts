@@ -6,6 +6,7 @@
  *      no dot segments, no encoded `/`, `\` or `.` — that reads the same to us and to the router (else 400);
  *   2. Host allow-list (DNS rebinding): without tokens, or when `server.allowed_hosts` is set, only
  *      the listen address, loopback names, `server.public_url`'s host and `server.allowed_hosts` (else 421);
+ *      without tokens, nothing that came through a proxy (else 403);
  *   3. token and role for the route (route-access.ts; else 401 / 403);
  *   4. Origin (CSRF, cross-site WebSockets): a browser request that changes state or joins a
  *      stream must come from this server's own origin or `server.allowed_origins` (else 403);
@@ -13,7 +14,8 @@
  *
  * Every refusal is `{ error, message }` JSON naming the setting that would allow it.
  */
-import type { Config } from "../core/config.ts";
+import { isLoopbackHost, type Config } from "../core/config.ts";
+import { ConfigError } from "../core/errors.ts";
 import type { Auth, Role } from "./auth.ts";
 import { errorBody } from "./http-error.ts";
 import { routedMethod, type Access, type RouteTable } from "./route-access.ts";
@@ -45,6 +47,8 @@ export function hostNameOf(hostHeader: string): string {
 }
 
 const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "::1"];
+/** Headers proxies add to say whom they forward for. */
+const PROXY_HEADERS = ["forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip"];
 const ANY_ADDRESS = new Set(["0.0.0.0", "::", ""]);
 
 /** A path the router and a URL parser read the same way, with nothing a proxy might rewrite. */
@@ -73,6 +77,15 @@ export class RequestGate {
       const url = new URL(server.public_url);
       hosts.add(hostNameOf(url.host));
       origins.add(url.origin.toLowerCase());
+    }
+    if (!options.auth.enabled) {
+      // Without tokens every caller is an admin: a name the world can reach would hand it the desktop.
+      const exposed = [...hosts].filter((h) => !isLoopbackHost(h));
+      if (exposed.length > 0) {
+        throw new ConfigError(
+          `config: server.public_url / server.allowed_hosts name ${exposed.join(", ")}, but no admin token is set: anyone reaching that name would control the desktop (set MLSTREAM_TOKEN or auth.admin_tokens)`,
+        );
+      }
     }
     this.#checkHost = !options.auth.enabled || server.allowed_hosts.length > 0;
     // The listen address is an address, not a Host header: `::1` has no brackets and no port.
@@ -116,6 +129,16 @@ export class RequestGate {
         421,
         "host_not_allowed",
         `this server does not answer to '${hostNameOf(host)}'; if that is its name, add it to server.allowed_hosts (MLSTREAM_SERVER_ALLOWED_HOSTS) or set server.public_url`,
+      );
+    }
+
+    // Without tokens the server answers its own machine only. A request that came through a proxy
+    // may come from anywhere (a proxy to 127.0.0.1 passes the Host check with its own address).
+    if (!this.#options.auth.enabled && PROXY_HEADERS.some((name) => request.headers.has(name))) {
+      return refuse(
+        403,
+        "proxied_without_token",
+        "this request came through a proxy, and a server without tokens only answers its own machine; set an admin token (MLSTREAM_TOKEN or auth.admin_tokens) and viewer tokens",
       );
     }
 

@@ -202,7 +202,9 @@ describe("without tokens (the loopback default): Host, Origin, forms, strict val
 
   beforeAll(async () => {
     server = await startServer(join(dir.path, "open"));
+    // Names beyond loopback are only allowed with tokens (see the test below).
     configured = await startServer(join(dir.path, "configured"), {
+      ...TOKEN_ENV,
       MLSTREAM_SERVER_ALLOWED_HOSTS: "stream.test",
       MLSTREAM_SERVER_ALLOWED_ORIGINS: "https://app.test",
       MLSTREAM_SERVER_PUBLIC_URL: "https://public.test/mlstream",
@@ -213,7 +215,9 @@ describe("without tokens (the loopback default): Host, Origin, forms, strict val
     await configured?.stop();
   });
 
-  const get = (port: number, host: string) => rawRequest(port, ["GET /api/hosts HTTP/1.1", `Host: ${host}`, "Connection: close"].join("\r\n"));
+  const get = (port: number, host: string, extra: string[] = []) =>
+    rawRequest(port, ["GET /api/hosts HTTP/1.1", `Host: ${host}`, "Connection: close", ...extra].join("\r\n"));
+  const asAdmin = [`Authorization: Bearer ${ADMIN}`];
 
   test("DNS rebinding: a foreign Host gets 421 naming the setting; the listen address and localhost are answered", async () => {
     const foreign = await get(server.port, "evil.example");
@@ -224,10 +228,19 @@ describe("without tokens (the loopback default): Host, Origin, forms, strict val
     expect((await get(server.port, `127.0.0.1:${server.port}`)).status).toBe(200);
     expect((await get(server.port, `localhost:${server.port}`)).status).toBe(200);
     expect((await get(server.port, "LOCALHOST")).status).toBe(200);
-    // Configured names: allowed_hosts and public_url's host.
-    expect((await get(configured.port, "stream.test")).status).toBe(200);
-    expect((await get(configured.port, "public.test:443")).status).toBe(200);
-    expect((await get(configured.port, "evil.example")).status).toBe(421);
+    // Configured names (with tokens, allowed_hosts is enforced too): allowed_hosts and public_url's host.
+    expect((await get(configured.port, "stream.test", asAdmin)).status).toBe(200);
+    expect((await get(configured.port, "public.test:443", asAdmin)).status).toBe(200);
+    expect((await get(configured.port, "evil.example", asAdmin)).status).toBe(421);
+  });
+
+  test("a server without tokens answers no proxied request, and refuses to start with a public name", async () => {
+    for (const header of ["X-Forwarded-For: 203.0.113.9", "Forwarded: for=203.0.113.9", "X-Real-IP: 203.0.113.9"]) {
+      const response = await get(server.port, "127.0.0.1", [header]);
+      expect(response.status).toBe(403);
+      expect(JSON.parse(response.body)).toMatchObject({ error: "proxied_without_token" });
+    }
+    await expect(startServer(join(dir.path, "exposed"), { MLSTREAM_SERVER_PUBLIC_URL: "https://stream.example.com" })).rejects.toThrow("no admin token");
   });
 
   test("HTTP/1.0 without Host gets 400, not 500", async () => {
@@ -267,7 +280,7 @@ describe("without tokens (the loopback default): Host, Origin, forms, strict val
     expect((await ws(`http://127.0.0.1:${server.port}`)).status).toBe(101);
     // A configured origin, and public_url's, are let in.
     const wsConfigured = (origin: string) =>
-      rawRequest(configured.port, ["GET /api/streamers/s1/peer HTTP/1.1", "Host: stream.test", `Origin: ${origin}`, ...upgradeHeaders()].join("\r\n"));
+      rawRequest(configured.port, [`GET /api/streamers/s1/peer?access_token=${VIEWER} HTTP/1.1`, "Host: stream.test", `Origin: ${origin}`, ...upgradeHeaders()].join("\r\n"));
     expect((await wsConfigured("https://app.test")).status).toBe(101);
     expect((await wsConfigured("https://public.test")).status).toBe(101);
     expect((await wsConfigured("https://evil.test")).status).toBe(403);
