@@ -207,8 +207,7 @@ describe("without tokens (the loopback default): Host, Origin, forms, strict val
       ...TOKEN_ENV,
       MLSTREAM_SERVER_ALLOWED_HOSTS: "stream.test",
       MLSTREAM_SERVER_ALLOWED_ORIGINS: "https://app.test",
-      MLSTREAM_SERVER_PUBLIC_URL: "https://public.test/mlstream",
-    });
+    }, ["--public-url", "https://public.test/mlstream"]);
   });
   afterAll(async () => {
     await server?.stop();

@@ -46,14 +46,16 @@ export const registerServe: Register = (cli, bind) => {
     .option("--host <address>", "Listen address (default 127.0.0.1)")
     .option("--port <port>", "Listen port (default 8080; 0 = any free port)")
     .option("--base-path <path>", "Path prefix behind a reverse proxy, e.g. /mlstream")
+    .option("--public-url <url>", "The URL people reach this server at (its host is answered, its origin trusted)")
     .option("--demo", "Also run a simulated host, paired, with a streamer on its test app; prints the viewer URL")
     .example("mlstream serve --demo")
     .action(
-      bind(async (ctx, options: { host?: string; port?: string | number; basePath?: string; demo?: boolean }) => {
+      bind(async (ctx, options: { host?: string; port?: string | number; basePath?: string; publicUrl?: string; demo?: boolean }) => {
         Object.assign(ctx.commandFlags, {
           "server.host": options.host,
           "server.port": options.port,
           "server.base_path": options.basePath,
+          "server.public_url": options.publicUrl,
         });
         // The demo's host and pairing are made afresh each time: keep them out of the real state.
         const demoDir = options.demo && ctx.options.dataDir === undefined ? mkdtempSync(join(tmpdir(), "mlstream-demo-")) : undefined;
@@ -117,7 +119,7 @@ async function serveLocked(ctx: CliContext, demoMode: boolean): Promise<void> {
   const server = app.server!;
   supervisor.restore();
   const url = `http://${urlHost(server.hostname ?? config.server.host)}:${server.port}${config.server.base_path}/`;
-  log.info(`listening on ${url}`);
+  log.info(`listening on ${url}${config.server.public_url ? ` (public at ${config.server.public_url})` : ""}`);
   let stopping: string | undefined;
   let wake = () => {};
   const stop = (signal: string) => {
