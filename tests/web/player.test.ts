@@ -161,12 +161,17 @@ describe("player in Chromium", () => {
     }, 10_000, "the pad's neutral state");
   }, 30_000);
 
-  test("closing page 1 releases the keys it held; page 2 keeps playing", async () => {
+  test("page 1 holds keys past the silence limit (its heartbeat keeps it live); closing it releases them; page 2 keeps playing", async () => {
     sim.media!.clearInputLog();
     await page1.keyboard.down("ShiftLeft");
     await page1.keyboard.down("KeyK");
     await until(() => keyEvents(0x4b).length === 1 && keyEvents(0xa0).length === 1, 10_000, "Shift+K down on the host");
     expect(keyEvents(0x4b)[0]).toMatchObject({ action: "down", modifiers: 0x01 });
+    // Held past the silence limit (2 s): the page's heartbeat keeps it live, so nothing is released.
+    await Bun.sleep(3500);
+    expect(keyEvents(0x4b).length).toBe(1);
+    const viewers = (await api<{ viewers: { stale: boolean }[] }>(serve.url, "GET", `api/streamers/${STREAMER}`)).viewers;
+    expect(viewers.map((v) => v.stale)).toEqual([false, false]);
     await page1.context().close();
     await until(() => keyEvents(0x4b).length === 2 && keyEvents(0xa0).length === 2, 10_000, "Shift and K up on the host");
     expect(keyEvents(0x4b)[1]).toMatchObject({ action: "up" });
