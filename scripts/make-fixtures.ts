@@ -1,8 +1,8 @@
 /**
  * Makes the media loop the simulated host streams (`bun scripts/make-fixtures.ts`), with ffmpeg:
- *   src/moonlight/sim/assets/loop.h264   H.264 High 1280×720@60, 2 s, IDR every 0.5 s, Annex-B with AUDs
- *   src/moonlight/sim/assets/loop.h265   HEVC Main 1280×720@60, same shape
- *   src/moonlight/sim/assets/loop.opus   Opus 48 kHz stereo, 5 ms packets, records [u16le length][packet]
+ *   src/sim-host/assets/loop.h264   H.264 High 1280×720@60, 2 s, IDR every 0.5 s, Annex-B with AUDs
+ *   src/sim-host/assets/loop.h265   HEVC Main 1280×720@60, same shape
+ *   src/sim-host/assets/loop.opus   Opus 48 kHz stereo, 5 ms packets, records [u16le length][packet]
  * The outputs are committed; rerun only to change the loop. Every IDR repeats SPS/PPS (and VPS) so
  * the sim can jump to any keyframe when a client asks for an IDR.
  */
@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
-const ASSETS = resolve(import.meta.dir, "../src/moonlight/sim/assets");
+const ASSETS = resolve(import.meta.dir, "../src/sim-host/assets");
 const SECONDS = "2";
 const FPS = 60;
 const GOP = FPS / 2;

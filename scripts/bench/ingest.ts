@@ -15,11 +15,11 @@
  * Each run is repeated (fresh receiver each time) and the median CPU time is reported: Mbps of datagram bytes per core, µs per datagram,
  * and frames (or audio packets) per second of CPU. Takes a few seconds.
  */
-import { AudioDepacketizer } from "../../src/moonlight/audio-depacketizer.ts";
-import { AudioCipher } from "../../src/moonlight/audio-packet.ts";
-import { AudioPacketizer } from "../../src/moonlight/audio-packetizer.ts";
-import { VideoDepacketizer } from "../../src/moonlight/video-depacketizer.ts";
-import { VideoPacketizer } from "../../src/moonlight/video-packetizer.ts";
+import { AudioDepacketizer } from "../../src/moonlight/audio/audio-depacketizer.ts";
+import { AudioCipher } from "../../src/moonlight/audio/audio-packet.ts";
+import { AudioPacketizer } from "../../src/moonlight/audio/audio-packetizer.ts";
+import { VideoDepacketizer } from "../../src/moonlight/video/video-depacketizer.ts";
+import { VideoPacketizer } from "../../src/moonlight/video/video-packetizer.ts";
 import { seededRandom } from "../../tests/support/seeded-random.ts";
 
 const args = process.argv.slice(2);

@@ -26,7 +26,7 @@
  * alone for --seconds. Rows "(both open)" come from phase 1 (two 1080p decoders on the same cores).
  */
 import { chromium, type Browser, type Page } from "playwright-core";
-import { SimHost } from "../../src/moonlight/sim/sim-host.ts";
+import { SimHost } from "../../src/sim-host/sim-host.ts";
 import { alignRtpClock, rtpToCaptureMs, summarize, type Alignment } from "./transport-latency/analysis.ts";
 import { clockSkewMs, installRtcProbe, installWsProbe, pageCounters, type BenchWindow, type RvfcSample, type TrackSample, type WsSample } from "./transport-latency/probes.ts";
 import { api, startServe, until } from "./transport-latency/serve.ts";

@@ -10,13 +10,13 @@
 import { randomBytes } from "node:crypto";
 import { logger } from "../core/log.ts";
 import { SHARED_IDENTITY_ID, type HostRecord, type Store } from "../core/store.ts";
-import type { App, AppAsset } from "../moonlight/apps.ts";
-import { createClientIdentity, type ClientIdentity } from "../moonlight/identity.ts";
-import { DEFAULT_HTTP_PORT, formatHostAddress, parseHostAddress } from "../moonlight/host-address.ts";
+import type { App, AppAsset } from "../moonlight/http/apps.ts";
+import { createClientIdentity, type ClientIdentity } from "../moonlight/http/identity.ts";
+import { DEFAULT_HTTP_PORT, formatHostAddress, parseHostAddress } from "../moonlight/http/host-address.ts";
 import { NotPairedError } from "../moonlight/errors.ts";
-import { NvHttpClient } from "../moonlight/nvhttp.ts";
-import type { PairOptions } from "../moonlight/pairing.ts";
-import type { ServerInfo } from "../moonlight/serverinfo.ts";
+import { NvHttpClient } from "../moonlight/http/nvhttp.ts";
+import type { PairOptions } from "../moonlight/http/pairing.ts";
+import type { ServerInfo } from "../moonlight/http/serverinfo.ts";
 
 const log = logger("hosts");
 

@@ -4,27 +4,32 @@
  * socket + pings, ENet control stream, video socket + pings — and turns the host's datagrams into
  * video frames and Opus packets, synchronously, as they complete.
  *
+ * The layers are folders, one per protocol plane: http/ (nvhttp, pairing, launch), rtsp/, control/
+ * (ENet, control messages), video/, audio/, input/, with fec/ shared by video and audio. This file
+ * composes them, with media-socket.ts (the UDP sockets of video and audio) and host-silence.ts.
+ * The simulated host (src/sim-host/) imports these layers; nothing here imports it.
+ *
  * Policy differences from the reference client, on purpose (field notes): we accept Wolf's frame 0
  * and ask for an IDR as soon as we have no usable reference, instead of discarding ~120 frames
  * first, so the first picture arrives at once.
  */
 import { EventEmitter } from "node:events";
 import { logger } from "../core/log.ts";
-import { AudioDepacketizer, type AudioPacket } from "./audio-depacketizer.ts";
-import { AudioCipher } from "./audio-packet.ts";
-import { VideoFormat } from "./announce-sdp.ts";
-import { ControlStream, type TerminationEvent } from "./control-stream.ts";
-import type { ControlMessage } from "./control-messages.ts";
+import { AudioDepacketizer, type AudioPacket } from "./audio/audio-depacketizer.ts";
+import { AudioCipher } from "./audio/audio-packet.ts";
+import { VideoFormat } from "./rtsp/announce-sdp.ts";
+import { ControlStream, type TerminationEvent } from "./control/control-stream.ts";
+import type { ControlMessage } from "./control/control-messages.ts";
 import { HostSilenceWatch } from "./host-silence.ts";
-import type { InputPacket } from "./input.ts";
-import { createSessionKeys, type AudioConfiguration, type SessionKeys } from "./launch.ts";
+import type { InputPacket } from "./input/input.ts";
+import { createSessionKeys, type AudioConfiguration, type SessionKeys } from "./http/launch.ts";
 import { MediaSocket } from "./media-socket.ts";
-import type { VideoCodec } from "./nal.ts";
-import type { NvHttpClient } from "./nvhttp.ts";
-import { performRtspHandshake, type RtspHandshakeResult } from "./rtsp-client.ts";
-import type { ServerInfo } from "./serverinfo.ts";
-import { VideoCipher } from "./video-crypto.ts";
-import { VideoDepacketizer, type VideoFrame } from "./video-depacketizer.ts";
+import type { VideoCodec } from "./video/nal.ts";
+import type { NvHttpClient } from "./http/nvhttp.ts";
+import { performRtspHandshake, type RtspHandshakeResult } from "./rtsp/rtsp-client.ts";
+import type { ServerInfo } from "./http/serverinfo.ts";
+import { VideoCipher } from "./video/video-crypto.ts";
+import { VideoDepacketizer, type VideoFrame } from "./video/video-depacketizer.ts";
 
 const log = logger("session");
 

@@ -7,7 +7,7 @@
  * 2-byte header, then S|E|type6). A frame ends at the marker bit (or when the timestamp changes);
  * a sequence gap inside a frame drops that frame and every later one until a keyframe.
  */
-import { isIdrAccessUnit, type VideoCodec } from "../moonlight/nal.ts";
+import { isIdrAccessUnit, type VideoCodec } from "../moonlight/video/nal.ts";
 
 export interface DepacketizedFrame {
   data: Uint8Array;

@@ -12,7 +12,7 @@
  * The playout-delay extension (min = max = 0) asks the browser to render at once instead of letting
  * its jitter buffer creep up (field notes: ~140 ms after a long session).
  */
-import { findStartCode, startCodeLength, type VideoCodec } from "../moonlight/nal.ts";
+import { findStartCode, startCodeLength, type VideoCodec } from "../moonlight/video/nal.ts";
 
 export const RTP_HEADER_BYTES = 12;
 const EXTENSION_BLOCK_BYTES = 8;

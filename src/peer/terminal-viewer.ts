@@ -19,7 +19,7 @@
 import { EventEmitter } from "node:events";
 import { closeSync, openSync, writeSync } from "node:fs";
 import nodeDataChannel from "node-datachannel";
-import { serializeInputPacket, type InputPacket } from "../moonlight/input.ts";
+import { serializeInputPacket, type InputPacket } from "../moonlight/input/input.ts";
 import { createOggOpusFile } from "./ogg-opus-writer.ts";
 import type { ServerSignal, StreamerStatus, StreamInfo } from "./signaling.ts";
 import { WebRtcReceiver } from "./webrtc-receiver.ts";

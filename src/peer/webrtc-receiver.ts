@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from "node:events";
 import nodeDataChannel, { type DataChannel, type PeerConnection, type Track } from "node-datachannel";
-import { inputIsReliable, serializeInputPacket, type InputPacket } from "../moonlight/input.ts";
+import { inputIsReliable, serializeInputPacket, type InputPacket } from "../moonlight/input/input.ts";
 import { closeQuietly } from "./close-quietly.ts";
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_MESSAGE } from "./heartbeat.ts";
 import { RtpDepacketizer, type DepacketizedFrame } from "./rtp-depacketizer.ts";

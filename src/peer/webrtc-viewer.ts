@@ -20,7 +20,7 @@
 import { EventEmitter } from "node:events";
 import nodeDataChannel, { type DataChannel, type PeerConnection, type RtcConfig, type Track } from "node-datachannel";
 import { logger } from "../core/log.ts";
-import { InputPacketFormatError, parseInputPacket, type InputPacket } from "../moonlight/input.ts";
+import { InputPacketFormatError, parseInputPacket, type InputPacket } from "../moonlight/input/input.ts";
 import { closeQuietly } from "./close-quietly.ts";
 import type { RtpFrame } from "./rtp-packetizer.ts";
 import { parseRtcpFeedback } from "./rtcp.ts";

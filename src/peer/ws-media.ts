@@ -10,7 +10,7 @@
  *   AUDIO  (server → viewer), 16-byte header then one Opus packet:
  *     0 type=0x02 | 1 channels | 2–3 reserved | 4–7 sequence (u32 BE) | 8–15 host timestamp (f64 BE, ms)
  *   INPUT  (viewer → server): 0 type=0x03 | 1 reserved | then one GameStream input packet,
- *     exactly the bytes a data channel carries (src/moonlight/input.ts)
+ *     exactly the bytes a data channel carries (src/moonlight/input/input.ts)
  *   PING   (either way): 0 type=0x04 | 1–7 reserved | 8–15 sender's clock (f64 BE, ms)
  *   PONG   (either way): 0 type=0x05 | 1–7 reserved | 8–15 the ping's clock, echoed
  */

@@ -10,7 +10,7 @@
  */
 import { t, type Static } from "elysia";
 import { SHARED_IDENTITY_ID } from "../core/store.ts";
-import type { VideoCodec } from "../moonlight/nal.ts";
+import type { VideoCodec } from "../moonlight/video/nal.ts";
 import type { StreamSettings } from "../moonlight/session.ts";
 import { HttpError } from "./http-error.ts";
 

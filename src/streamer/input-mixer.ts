@@ -11,7 +11,7 @@
  * - A viewer that went silent has everything it held released (`release`) without leaving.
  * - View-only viewers' input is dropped.
  */
-import { unpluggedGamepadState, type InputPacket } from "../moonlight/input.ts";
+import { unpluggedGamepadState, type InputPacket } from "../moonlight/input/input.ts";
 
 export const HOST_CONTROLLER_SLOTS = 16;
 

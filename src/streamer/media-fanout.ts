@@ -4,7 +4,7 @@
  * socket callback). Gateway latency — frame complete → last packet handed to the last viewer's
  * transport — is recorded per frame.
  */
-import type { VideoCodec } from "../moonlight/nal.ts";
+import type { VideoCodec } from "../moonlight/video/nal.ts";
 import { OpusRtpPacketizer, VideoRtpPacketizer } from "../peer/rtp-packetizer.ts";
 import { OPUS_PAYLOAD_TYPE, PLAYOUT_DELAY_EXTENSION_ID, VIDEO_PAYLOAD_TYPE } from "../peer/webrtc-viewer.ts";
 import { LatencyHistogram } from "./latency-histogram.ts";

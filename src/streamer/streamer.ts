@@ -16,12 +16,12 @@
 import { randomInt } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { logger } from "../core/log.ts";
-import type { AudioPacket } from "../moonlight/audio-depacketizer.ts";
+import type { AudioPacket } from "../moonlight/audio/audio-depacketizer.ts";
 import { AppNotFoundError, NotPairedError } from "../moonlight/errors.ts";
-import { findH264Profile } from "../moonlight/h264.ts";
-import type { InputPacket } from "../moonlight/input.ts";
+import { findH264Profile } from "../moonlight/video/h264.ts";
+import type { InputPacket } from "../moonlight/input/input.ts";
 import { emptySessionCounters, HostBusyError, type ConnectedInfo, type MoonlightSession, type SessionCounters, type SessionTermination } from "../moonlight/session.ts";
-import type { VideoFrame } from "../moonlight/video-depacketizer.ts";
+import type { VideoFrame } from "../moonlight/video/video-depacketizer.ts";
 import type { ServerSignal, StreamerStatus, StreamInfo, ViewerSignal } from "../peer/signaling.ts";
 import { WebRtcViewer, type IceSettings, type WebRtcViewerStats } from "../peer/webrtc-viewer.ts";
 import { Backoff } from "./backoff.ts";

@@ -4,8 +4,8 @@
  * (exit code 3: the supervisor does not restart it), and when the server goes away (no orphans).
  */
 import { logger, setLogLevel, LOG_LEVELS, type LogLevelName } from "../core/log.ts";
-import { InputPacketFormatError, parseInputPacket } from "../moonlight/input.ts";
-import { NvHttpClient } from "../moonlight/nvhttp.ts";
+import { InputPacketFormatError, parseInputPacket } from "../moonlight/input/input.ts";
+import { NvHttpClient } from "../moonlight/http/nvhttp.ts";
 import { MoonlightSession } from "../moonlight/session.ts";
 import { isToStreamer, type FromStreamer, type StreamerInit, type ToStreamer } from "./ipc.ts";
 import { Streamer } from "./streamer.ts";

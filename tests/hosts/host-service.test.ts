@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { SHARED_IDENTITY_ID, Store } from "../../src/core/store.ts";
 import { HostNotPairedError, HostService } from "../../src/hosts/host-service.ts";
 import { CertificateMismatchError, PairingCancelledError, WrongPinError } from "../../src/moonlight/errors.ts";
-import { SimHost } from "../../src/moonlight/sim/sim-host.ts";
+import { SimHost } from "../../src/sim-host/sim-host.ts";
 import { tempDir } from "../support/cli.ts";
 
 const dir = tempDir();

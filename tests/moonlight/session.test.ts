@@ -6,11 +6,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createClientIdentity } from "../../src/moonlight/identity.ts";
-import { NvHttpClient } from "../../src/moonlight/nvhttp.ts";
+import { createClientIdentity } from "../../src/moonlight/http/identity.ts";
+import { NvHttpClient } from "../../src/moonlight/http/nvhttp.ts";
 import { MoonlightSession, type ConnectedInfo } from "../../src/moonlight/session.ts";
-import { SimHost } from "../../src/moonlight/sim/sim-host.ts";
-import type { VideoFrame } from "../../src/moonlight/video-depacketizer.ts";
+import { SimHost } from "../../src/sim-host/sim-host.ts";
+import type { VideoFrame } from "../../src/moonlight/video/video-depacketizer.ts";
 import { seededRandom } from "../support/seeded-random.ts";
 
 let host: SimHost;

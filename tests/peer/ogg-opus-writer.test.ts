@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadOpusLoop } from "../../src/moonlight/sim/media-source.ts";
+import { loadOpusLoop } from "../../src/sim-host/media-source.ts";
 import { createOggOpusFile, oggCrc, oggPage, opusPacketSamples, OggOpusWriter } from "../../src/peer/ogg-opus-writer.ts";
 import { tempDir } from "../support/cli.ts";
 

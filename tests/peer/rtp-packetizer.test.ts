@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { splitNalUnits, type VideoCodec } from "../../src/moonlight/nal.ts";
+import { splitNalUnits, type VideoCodec } from "../../src/moonlight/video/nal.ts";
 import { OpusRtpPacketizer, VideoRtpPacketizer } from "../../src/peer/rtp-packetizer.ts";
 import { loopAccessUnits } from "../support/sim-loop.ts";
 

@@ -3,7 +3,7 @@
  * offer/answer/candidates, shared RTP packets, keyframe gating, PLI, input on the data channels.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { splitNalUnits } from "../../src/moonlight/nal.ts";
+import { splitNalUnits } from "../../src/moonlight/video/nal.ts";
 import { OpusRtpPacketizer, VideoRtpPacketizer } from "../../src/peer/rtp-packetizer.ts";
 import type { StreamInfo } from "../../src/peer/signaling.ts";
 import { LOOP_STREAM_INFO, loopAccessUnits } from "../support/sim-loop.ts";

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { SimHost } from "../../src/moonlight/sim/sim-host.ts";
+import { SimHost } from "../../src/sim-host/sim-host.ts";
 import { tempDir } from "../support/cli.ts";
 import { joinOverWebSocket, startServer, until, untilAsync, type RunningServer } from "../support/server.ts";
 

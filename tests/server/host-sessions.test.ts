@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { Store } from "../../src/core/store.ts";
-import { SimHost } from "../../src/moonlight/sim/sim-host.ts";
+import { SimHost } from "../../src/sim-host/sim-host.ts";
 import { apiOf } from "../support/api.ts";
 import { tempDir } from "../support/cli.ts";
 import { startServer, untilAsync, type RunningServer } from "../support/server.ts";

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { loadConfig } from "../../src/core/config.ts";
 import { Store } from "../../src/core/store.ts";
 import { HostService } from "../../src/hosts/host-service.ts";
-import { SimHost } from "../../src/moonlight/sim/sim-host.ts";
+import { SimHost } from "../../src/sim-host/sim-host.ts";
 import { parseWsMedia } from "../../src/peer/ws-media.ts";
 import { createApp } from "../../src/server/app.ts";
 import { createMetrics } from "../../src/server/metrics.ts";

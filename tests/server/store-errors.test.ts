@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { closeSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { STORE_FILE } from "../../src/core/store.ts";
-import { SimHost } from "../../src/moonlight/sim/sim-host.ts";
+import { SimHost } from "../../src/sim-host/sim-host.ts";
 import { apiOf, isAlive } from "../support/api.ts";
 import { tempDir } from "../support/cli.ts";
 import { startServer, until, untilAsync, type RunningServer } from "../support/server.ts";

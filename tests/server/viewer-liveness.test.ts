@@ -7,8 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { serializeInputPacket } from "../../src/moonlight/input.ts";
-import { SimHost } from "../../src/moonlight/sim/sim-host.ts";
+import { serializeInputPacket } from "../../src/moonlight/input/input.ts";
+import { SimHost } from "../../src/sim-host/sim-host.ts";
 import { serializeInput, serializePing } from "../../src/peer/ws-media.ts";
 import { cleanEnv, cliCommand, REPO_ROOT, tempDir } from "../support/cli.ts";
 import { createLiveStreamer, startServer, until, untilAsync, type RunningServer } from "../support/server.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { InputPacket } from "../../src/moonlight/input.ts";
+import type { InputPacket } from "../../src/moonlight/input/input.ts";
 import { HOST_CONTROLLER_SLOTS, InputMixer } from "../../src/streamer/input-mixer.ts";
 
 const key = (action: "down" | "up", keyCode: number): InputPacket => ({ kind: "keyboard", action, keyCode, modifiers: 0, flags: 0 });

@@ -4,10 +4,10 @@
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { splitAccessUnits } from "../../src/moonlight/sim/access-unit-splitter.ts";
+import { splitAccessUnits } from "../../src/sim-host/access-unit-splitter.ts";
 import type { StreamInfo } from "../../src/peer/signaling.ts";
 
-const ASSETS = resolve(import.meta.dir, "../../src/moonlight/sim/assets");
+const ASSETS = resolve(import.meta.dir, "../../src/sim-host/assets");
 
 /** The 120 access units of loop.h264 / loop.h265 (1280×720@60, IDR every 30, AUD-delimited). */
 export function loopAccessUnits(codec: "h264" | "hevc"): Uint8Array[] {

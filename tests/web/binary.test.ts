@@ -8,7 +8,7 @@ import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
 import { buildBinary } from "../../scripts/build.ts";
-import { SimHost } from "../../src/moonlight/sim/sim-host.ts";
+import { SimHost } from "../../src/sim-host/sim-host.ts";
 import { tempDir } from "../support/cli.ts";
 import { framesDecoded, launchChromium, setUpStreamer, startServe, until, type Serve } from "./support.ts";
 

@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
-import type { InputPacket } from "../../src/moonlight/input.ts";
-import { SimHost } from "../../src/moonlight/sim/sim-host.ts";
+import type { InputPacket } from "../../src/moonlight/input/input.ts";
+import { SimHost } from "../../src/sim-host/sim-host.ts";
 import { api, ARTIFACTS, framesDecoded, launchChromium, playerStats, pngLuma, setUpStreamer, startServe, until, type Serve } from "./support.ts";
 
 const STREAMER = "web-test";

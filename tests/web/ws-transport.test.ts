@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { SimHost } from "../../src/moonlight/sim/sim-host.ts";
+import { SimHost } from "../../src/sim-host/sim-host.ts";
 import { NGINX, startNginx, type Nginx } from "./nginx.ts";
 import { anyFramesDecoded, api, ARTIFACTS, framesDecoded, launchChromium, NO_WEBRTC_ARGS, playerStats, pngLuma, setUpStreamer, startServe, until, wsCounters, type Serve } from "./support.ts";
 

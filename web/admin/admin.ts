@@ -8,16 +8,9 @@ import { h, render } from "../lib/dom.ts";
 import { setToken } from "../lib/location.ts";
 import { appsPage } from "./apps-page.ts";
 import { hostsPage } from "./hosts-page.ts";
+import type { Cleanup, PageContext } from "./page.ts";
 import { streamersPage } from "./streamers-page.ts";
 
-export type Cleanup = () => void;
-
-export interface PageContext {
-  api: Api;
-  main: HTMLElement;
-  /** Shows an API failure where the user looks; asks for a token on 401. */
-  fail(error: unknown): void;
-}
 
 export function startAdmin(root: HTMLElement, api: Api): void {
   // The token now lives in this browser's storage: keep it out of the address bar and history.

@@ -1,7 +1,7 @@
 /** One host's apps with their box art; choosing one opens the stream settings, then starts a streamer. */
 import type { AppJson, CreateStreamer, HostJson } from "../lib/api.ts";
 import { h, render } from "../lib/dom.ts";
-import type { Cleanup, PageContext } from "./admin.ts";
+import type { Cleanup, PageContext } from "./page.ts";
 
 const RESOLUTIONS = [
   [1280, 720],

@@ -1,7 +1,7 @@
 /** Hosts: add, pair (the PIN to type on the host is shown while pairing), remove; live state. */
 import type { HostJson, PairEvent } from "../lib/api.ts";
 import { badge, h, render } from "../lib/dom.ts";
-import type { Cleanup, PageContext } from "./admin.ts";
+import type { Cleanup, PageContext } from "./page.ts";
 
 const REFRESH_MS = 5000;
 

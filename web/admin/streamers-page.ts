@@ -2,7 +2,7 @@
 import type { StreamerJson } from "../lib/api.ts";
 import { badge, h, render } from "../lib/dom.ts";
 import { viewerUrl } from "../lib/location.ts";
-import type { Cleanup, PageContext } from "./admin.ts";
+import type { Cleanup, PageContext } from "./page.ts";
 
 const REFRESH_MS = 2000;
 

@@ -7,7 +7,7 @@
  * Rumble: `rumble()` plays an effect on a slot's pad. The server does not forward the host's
  * rumble to viewers yet; when it does (a signaling message), the player calls `rumble()`.
  */
-import { ControllerCapability, ControllerType, GamepadButton, unpluggedGamepadState, type InputPacket } from "../../src/moonlight/input.ts";
+import { ControllerCapability, ControllerType, GamepadButton, unpluggedGamepadState, type InputPacket } from "../../src/moonlight/input/input.ts";
 
 export interface GamepadCaptureOptions {
   send: (packet: InputPacket) => void;

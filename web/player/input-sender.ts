@@ -12,7 +12,7 @@
  * takes this viewer for a frozen one and releases the keys it holds. (On the WebSocket transport
  * the RTT ping of ws-media.ts is the heartbeat.)
  */
-import { serializeInputPacket, type InputPacket } from "../../src/moonlight/input.ts";
+import { serializeInputPacket, type InputPacket } from "../../src/moonlight/input/input.ts";
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_MESSAGE } from "../../src/peer/heartbeat.ts";
 import { serializeInput } from "../../src/peer/ws-media.ts";
 

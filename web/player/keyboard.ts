@@ -3,7 +3,7 @@
  * modifier bits of the moment. Held keys are remembered so that losing focus (another window, a
  * hidden tab) releases them on the host instead of leaving them stuck.
  */
-import { KeyModifier, type InputPacket } from "../../src/moonlight/input.ts";
+import { KeyModifier, type InputPacket } from "../../src/moonlight/input/input.ts";
 import { virtualKeyOf } from "./keycodes.ts";
 
 export interface KeyboardCaptureOptions {

@@ -6,7 +6,7 @@
  * - relative: pointer lock and raw movement, for games that read mouse deltas.
  * Buttons 1–5 (left, middle, right, back, forward), high-resolution vertical and horizontal wheel.
  */
-import { MouseButton, type InputPacket } from "../../src/moonlight/input.ts";
+import { MouseButton, type InputPacket } from "../../src/moonlight/input/input.ts";
 import { contentRect, normalizedPoint } from "./geometry.ts";
 
 export type MouseMode = "absolute" | "relative";

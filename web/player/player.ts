@@ -10,7 +10,7 @@
  * Autoplay: the video starts muted (browsers allow that); the first click or key unmutes it. On
  * the WebSocket transport audio likewise starts with that first gesture (an AudioContext).
  */
-import type { InputPacket } from "../../src/moonlight/input.ts";
+import type { InputPacket } from "../../src/moonlight/input/input.ts";
 import type { StreamInfo, StreamerStatus } from "../../src/peer/signaling.ts";
 import { h } from "../lib/dom.ts";
 import { ViewerConnection, type MediaTransport, type TransportChoice } from "./connection.ts";

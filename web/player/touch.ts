@@ -3,7 +3,7 @@
  * contact goes as a touch packet in picture-relative coordinates (0–1); pens likewise when it takes
  * pens. Otherwise the first finger drives the mouse: absolute position plus the left button.
  */
-import { MouseButton, TouchEventType, type InputPacket } from "../../src/moonlight/input.ts";
+import { MouseButton, TouchEventType, type InputPacket } from "../../src/moonlight/input/input.ts";
 import { contentRect, normalizedPoint } from "./geometry.ts";
 
 export interface TouchCaptureOptions {

@@ -7,7 +7,7 @@
 import { randomInt } from "node:crypto";
 import { SHARED_IDENTITY_ID } from "../../core/store.ts";
 import type { HostService } from "../../hosts/host-service.ts";
-import { SimHost } from "../../moonlight/sim/sim-host.ts";
+import { SimHost } from "../../sim-host/sim-host.ts";
 import { normalizeStreamerRequest } from "../../server/streamer-request.ts";
 import type { StreamerSupervisor, StreamerView } from "../../server/streamer-supervisor.ts";
 import type { Progress } from "../progress.ts";

@@ -4,8 +4,8 @@
  *   mlstream pair <host> [--pin NNNN] [--identity ID] | mlstream unpair <host>
  *   mlstream apps <host> [--json]
  */
-import { formatHostAddress } from "../../moonlight/host-address.ts";
-import type { PairingPhase } from "../../moonlight/pairing.ts";
+import { formatHostAddress } from "../../moonlight/http/host-address.ts";
+import type { PairingPhase } from "../../moonlight/http/pairing.ts";
 import { UsageError } from "../../core/errors.ts";
 import { describeHost, HostService } from "../../hosts/host-service.ts";
 import { dispatch, type Register } from "../command.ts";

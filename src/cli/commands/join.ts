@@ -6,7 +6,7 @@
  */
 import { isLoopbackHost } from "../../core/config.ts";
 import { UsageError } from "../../core/errors.ts";
-import { KeyModifier, type InputPacket } from "../../moonlight/input.ts";
+import { KeyModifier, type InputPacket } from "../../moonlight/input/input.ts";
 import { formatStatusLine, JoinError, shutdownWebRtc, TerminalViewer, type JoinMilestones, type JoinSummary } from "../../peer/terminal-viewer.ts";
 import { parseJoinTarget } from "../api-client.ts";
 import type { Register } from "../command.ts";

@@ -5,7 +5,7 @@
  */
 import { UsageError } from "../../core/errors.ts";
 import { logger } from "../../core/log.ts";
-import { SimHost } from "../../moonlight/sim/sim-host.ts";
+import { SimHost } from "../../sim-host/sim-host.ts";
 import type { Register } from "../command.ts";
 
 const log = logger("sim-host");
