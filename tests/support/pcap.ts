@@ -1,5 +1,5 @@
 /**
- * Reader for the classic pcap captures in ../shared/fixtures (linktype EN10MB, IPv4 on `lo`).
+ * Reader for the classic pcap captures in tests/fixtures (linktype EN10MB, IPv4 on `lo`).
  * Test and benchmark support only: it decodes Ethernet → IPv4 → UDP/TCP and, for TCP, joins each
  * direction of a connection into one byte stream (loopback captures have no loss or reordering).
  *

@@ -14,8 +14,9 @@ import {
   type ControlMessage,
 } from "../../../src/moonlight/control/control-messages.ts";
 import { parseInputPacket, type InputPacket } from "../../../src/moonlight/input/input.ts";
+import { fixturePath } from "../../support/fixtures.ts";
 
-const FIXTURE = path.resolve(import.meta.dir, "../../../../shared/fixtures/wolf-h264-clean");
+const FIXTURE = fixturePath("wolf-h264-clean");
 const keys = JSON.parse(readFileSync(path.join(FIXTURE, "keys.json"), "utf8")) as { rikey: string };
 const RIKEY = Uint8Array.from(Buffer.from(keys.rikey, "hex"));
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString("hex");

@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import path from "node:path";
 import { certificateSignature, derivePairingKey, sameCertificate } from "../../../src/moonlight/http/pairing-crypto.ts";
+import { fixturePath } from "../../support/fixtures.ts";
 
-const FIXTURE = path.resolve(import.meta.dir, "../../../../shared/fixtures/wolf-pairing/pair-exchange.json");
+const FIXTURE = path.join(fixturePath("wolf-pairing"), "pair-exchange.json");
 const fixture = (await Bun.file(FIXTURE).json()) as {
   pin: string;
   client_cert_pem: string;

@@ -1,5 +1,5 @@
 /**
- * Replays the real moonlight-embedded ⇄ Wolf pairing (shared/fixtures/wolf-pairing): with the
+ * Replays the real moonlight-embedded ⇄ Wolf pairing (tests/fixtures/wolf-pairing): with the
  * fixture's identity and random values our client must send byte-identical request targets and
  * accept Wolf's real replies, including Wolf's connection resets.
  */
@@ -9,8 +9,9 @@ import { ConnectionLostError, WrongPinError } from "../../../src/moonlight/error
 import { NvHttpClient } from "../../../src/moonlight/http/nvhttp.ts";
 import type { NvHttpRequest, NvHttpResponse } from "../../../src/moonlight/http/nvhttp-transport.ts";
 import { sameCertificate } from "../../../src/moonlight/http/pairing-crypto.ts";
+import { fixturePath } from "../../support/fixtures.ts";
 
-const FIXTURE = path.resolve(import.meta.dir, "../../../../shared/fixtures/wolf-pairing/pair-exchange.json");
+const FIXTURE = path.join(fixturePath("wolf-pairing"), "pair-exchange.json");
 
 interface Exchange {
   seq: number;

@@ -4,8 +4,9 @@ import { appVersionAtLeast, parseAppVersion, protocolFeatures } from "../../../s
 import { MalformedResponseError } from "../../../src/moonlight/errors.ts";
 import { parseNvHttpDocument, serializeNvHttpDocument } from "../../../src/moonlight/http/nvhttp-xml.ts";
 import { parseServerInfo, serverInfoNodes } from "../../../src/moonlight/http/serverinfo.ts";
+import { fixturePath } from "../../support/fixtures.ts";
 
-const FIXTURE = path.resolve(import.meta.dir, "../../../../shared/fixtures/wolf-pairing/pair-exchange.json");
+const FIXTURE = path.join(fixturePath("wolf-pairing"), "pair-exchange.json");
 const fixture = (await Bun.file(FIXTURE).json()) as { exchanges: { seq: number; response: { body: string } | null }[] };
 const wolfServerInfo = fixture.exchanges.find((e) => e.seq === 0)!.response!.body;
 

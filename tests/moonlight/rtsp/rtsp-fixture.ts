@@ -4,8 +4,9 @@ import { readFileSync } from "node:fs";
 import { readPcap, tcpStreams } from "../../support/pcap.ts";
 import { VideoFormat } from "../../../src/moonlight/rtsp/announce-sdp.ts";
 import type { RtspStreamSettings } from "../../../src/moonlight/rtsp/rtsp-client.ts";
+import { fixturePath } from "../../support/fixtures.ts";
 
-export const FIXTURE = path.resolve(import.meta.dir, "../../../../shared/fixtures/wolf-h264-clean");
+export const FIXTURE = fixturePath("wolf-h264-clean");
 
 export interface FixtureKeys {
   rikey: string;

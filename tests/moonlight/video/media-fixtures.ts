@@ -6,8 +6,9 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { type UdpDatagram, readPcap } from "../../support/pcap.ts";
+import { FIXTURES } from "../../support/fixtures.ts";
 
-export const FIXTURES = path.resolve(import.meta.dir, "../../../../shared/fixtures");
+export { FIXTURES };
 
 export interface FixtureKeys {
   rikey: string;

@@ -7,8 +7,9 @@ import {
   serializeDatagram,
   type EnetCommand,
 } from "../../../../src/moonlight/control/enet/protocol.ts";
+import { fixturePath } from "../../../support/fixtures.ts";
 
-const FIXTURE = path.resolve(import.meta.dir, "../../../../../shared/fixtures/wolf-h264-clean");
+const FIXTURE = fixturePath("wolf-h264-clean");
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ""), "hex"));
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
