@@ -194,6 +194,10 @@ export const SCHEMA = {
     server: stringField("The server the operator commands (`start`, `stop`, `ls`, `peers`) and `join` talk to.", () => "http://127.0.0.1:8080", serverUrlProblem),
     token: secretStringField("Token those commands present; default: MLSTREAM_TOKEN, else the first admin token."),
   },
+  compat: {
+    mode: enumField("Also serve another sidecar's protocol: moonlight-web = Helix's moonlight-web sidecar (docs/helix.md). Found Helix config also turns it on.", ["off", "moonlight-web"] as const, "off"),
+    helix_dir: stringField("Directory holding Helix's moonlight-web config.json and data.json (default: /app/server or /opt/moonlight-web/server, whichever exists).", () => ""),
+  },
   auth: {
     admin_tokens: secretListField("Tokens allowed everything. MLSTREAM_TOKEN adds one."),
     viewer_tokens: secretListField("Tokens allowed to join streams as a viewer with input."),

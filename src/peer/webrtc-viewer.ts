@@ -21,6 +21,7 @@ import { EventEmitter } from "node:events";
 import nodeDataChannel, { type DataChannel, type PeerConnection, type RtcConfig, type Track } from "node-datachannel";
 import { logger } from "../core/log.ts";
 import { InputPacketFormatError, parseInputPacket, type InputPacket } from "../moonlight/input/input.ts";
+import { MoonlightWebInput, MoonlightWebInputError } from "../compat/moonlight-web/input-channels.ts";
 import { closeQuietly } from "./close-quietly.ts";
 import type { RtpFrame } from "./rtp-packetizer.ts";
 import { parseRtcpFeedback } from "./rtcp.ts";
@@ -134,6 +135,8 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
   #sentNext = 0;
   #audioSequence = Math.floor(Math.random() * 0x10000);
   #waitingForKeyframe = true;
+  /** Translator for a Helix browser's own input channels, made when the first one opens. */
+  #moonlightWeb: MoonlightWebInput | undefined;
   /** When a data channel last carried anything from the viewer (performance.now(); 0 = not open yet). */
   lastHeardAt = 0;
   #videoOpen = false;
@@ -231,6 +234,9 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
     this.#channels.push(input);
     this.#channels.push(pc.createDataChannel("input-unreliable", { unordered: true, maxRetransmits: 0 }));
     for (const channel of this.#channels) channel.onMessage((message) => this.#onInput(message));
+    // Channels the viewer opens itself: a Helix (moonlight-web) browser sends its input on its own
+    // labelled channels (docs/helix.md §1.2); any other label is closed.
+    pc.onDataChannel((channel) => this.#onViewerChannel(channel));
 
     // Stream info first: a viewer sets up its decoder and input from it before the offer arrives.
     this.#options.signal({ type: "stream", info: { ...stream, input: !this.viewOnly } });
@@ -374,6 +380,31 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
       if (track.sendMessageBinary(packet as Buffer)) this.stats.retransmitted++;
       return;
     }
+  }
+
+  #onViewerChannel(channel: DataChannel): void {
+    this.#moonlightWeb ??= new MoonlightWebInput();
+    const translate = this.#moonlightWeb.channel(channel.getLabel());
+    this.#channels.push(channel);
+    if (!translate) {
+      closeQuietly([channel]);
+      return;
+    }
+    channel.onMessage((message) => {
+      this.lastHeardAt = performance.now();
+      if (typeof message === "string") {
+        this.stats.heartbeats++;
+        return;
+      }
+      this.stats.inputMessages++;
+      try {
+        const packets = translate(message instanceof ArrayBuffer ? new Uint8Array(message) : message);
+        if (!this.viewOnly) for (const packet of packets) this.emit("input", packet);
+      } catch (error) {
+        this.stats.inputMalformed++;
+        if (!(error instanceof MoonlightWebInputError) && !(error instanceof RangeError)) log.debug(`viewer ${this.id}: bad input: ${(error as Error).message}`);
+      }
+    });
   }
 
   #onInput(message: string | Buffer | ArrayBuffer): void {

@@ -6,7 +6,10 @@
 import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
 import type { Registry } from "prom-client";
+import { moonlightWebRoutes } from "../compat/moonlight-web/routes.ts";
+import type { HelixSettings } from "../compat/moonlight-web/helix-config.ts";
 import type { Config } from "../core/config.ts";
+import type { Store } from "../core/store.ts";
 import { logger } from "../core/log.ts";
 import type { HostService } from "../hosts/host-service.ts";
 import { Auth, type Role } from "./auth.ts";
@@ -35,9 +38,11 @@ export interface AppOptions {
   config: Config;
   version: string;
   services?: AppServices;
+  /** `serve --compat moonlight-web`: Helix's sidecar protocol beside ours (docs/helix.md). */
+  compat?: { store: Store; helix: HelixSettings };
 }
 
-export function createApp({ config, version, services }: AppOptions) {
+export function createApp({ config, version, services, compat }: AppOptions) {
   const startedAt = Date.now();
   const auth = new Auth(config.auth);
   const base = config.server.base_path;
@@ -133,6 +138,11 @@ export function createApp({ config, version, services }: AppOptions) {
         iceServersCommand: config.webrtc.ice_servers_command,
         defaultTransport: config.viewers.transport,
       }),
+    )
+    .use(
+      compat
+        ? moonlightWebRoutes({ auth, store: compat.store, hosts: services.hosts, supervisor: services.supervisor, helix: compat.helix, idleTimeoutS: config.streamer.idle_timeout_s })
+        : new Elysia(),
     );
   gate = new RequestGate({ auth, server: config.server, routes: new RouteTable(full.routes, base) });
   return full;

@@ -16,7 +16,7 @@
  */
 import { isLoopbackHost, type Config } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
-import type { Auth, Role } from "./auth.ts";
+import { tokenOf, type Auth, type Role } from "./auth.ts";
 import { errorBody } from "./http-error.ts";
 import { routedMethod, type Access, type RouteTable } from "./route-access.ts";
 
@@ -145,7 +145,14 @@ export class RequestGate {
     const method = routedMethod(request);
     const access: Access = routes.accessOf(method, routedPath);
     let role: Role | undefined;
-    if (access !== "open") {
+    const inBandWithoutToken = access === "in-band" && tokenOf(request, false) === undefined;
+    if (inBandWithoutToken) {
+      // Credentials come in the first message (the handler checks them); only a client that is
+      // no web page may come without a header: Helix's backend sends no Origin.
+      if (request.headers.has("origin")) {
+        return refuse(403, "origin_not_allowed", "this route takes credentials in its first message only from clients that are not web pages (no Origin); browsers must send a token");
+      }
+    } else if (access !== "open") {
       // A token in the query string only where a browser cannot send a header (WebSocket, <img>);
       // a request that changes state must carry it in Authorization, which no other site can forge.
       role = auth.roleOf(request, { allowQueryToken: method === "WS" || method === "GET" });
@@ -154,7 +161,7 @@ export class RequestGate {
           "www-authenticate": 'Bearer realm="mlstream"',
         });
       }
-      if (access === "admin" && role !== "admin") return refuse(403, "forbidden", "this token may only join streams");
+      if ((access === "admin" || access === "in-band") && role !== "admin") return refuse(403, "forbidden", "this token may only join streams");
     }
 
     if (STATE_CHANGING.has(method) || method === "WS") {

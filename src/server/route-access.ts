@@ -8,7 +8,8 @@
  * tell an anonymous caller nothing.
  */
 
-export type Access = "open" | "viewer" | "admin";
+/** `in-band`: the route authenticates in its first message (Helix's kickoff sends no header; docs/helix.md §0). */
+export type Access = "open" | "viewer" | "admin" | "in-band";
 
 /** `METHOD template` of the routes anyone may use: the web UI's page and assets (no data) and the health check. */
 const OPEN_ROUTES: ReadonlySet<string> = new Set([
@@ -22,6 +23,12 @@ const OPEN_ROUTES: ReadonlySet<string> = new Set([
 
 /** Routes any valid token may use (viewers join streams); the role decides what they may do there. */
 const VIEWER_ROUTES: ReadonlySet<string> = new Set(["WS /api/streamers/:id/peer"]);
+
+/**
+ * WebSocket routes whose first message carries the credentials (checked there, in constant time,
+ * within a deadline). Only registered with `--compat moonlight-web`.
+ */
+const IN_BAND_ROUTES: ReadonlySet<string> = new Set(["WS /api/host/stream"]);
 
 export interface RouteEntry {
   /** GET, POST, …, or WS for a WebSocket route. */
@@ -56,7 +63,7 @@ export class RouteTable {
     for (const route of routes) {
       const template = stripBase(route.path, base) ?? route.path;
       const key = `${route.method} ${template}`;
-      const access: Access = OPEN_ROUTES.has(key) ? "open" : VIEWER_ROUTES.has(key) ? "viewer" : "admin";
+      const access: Access = OPEN_ROUTES.has(key) ? "open" : VIEWER_ROUTES.has(key) ? "viewer" : IN_BAND_ROUTES.has(key) ? "in-band" : "admin";
       const segments = split(route.path).map((s) => (s.startsWith(":") ? undefined : s));
       compiled.push({ method: route.method, template, access, segments, dynamic: segments.includes(undefined) });
     }

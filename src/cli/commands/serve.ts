@@ -10,7 +10,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { isLoopbackHost } from "../../core/config.ts";
+import { findHelixDir, loadHelixSettings, withHelixConfig, type HelixSettings } from "../../compat/moonlight-web/helix-config.ts";
+import { isLoopbackHost, type Config } from "../../core/config.ts";
 import { DataDirLock, DataDirLockedError } from "../../core/data-dir-lock.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { logger } from "../../core/log.ts";
@@ -47,15 +48,17 @@ export const registerServe: Register = (cli, bind) => {
     .option("--port <port>", "Listen port (default 8080; 0 = any free port)")
     .option("--base-path <path>", "Path prefix behind a reverse proxy, e.g. /mlstream")
     .option("--public-url <url>", "The URL people reach this server at (its host is answered, its origin trusted)")
+    .option("--compat <protocol>", "Also serve another sidecar's protocol: moonlight-web (Helix; docs/helix.md)")
     .option("--demo", "Also run a simulated host, paired, with a streamer on its test app; prints the viewer URL")
     .example("mlstream serve --demo")
     .action(
-      bind(async (ctx, options: { host?: string; port?: string | number; basePath?: string; publicUrl?: string; demo?: boolean }) => {
+      bind(async (ctx, options: { host?: string; port?: string | number; basePath?: string; publicUrl?: string; demo?: boolean; compat?: string }) => {
         Object.assign(ctx.commandFlags, {
           "server.host": options.host,
           "server.port": options.port,
           "server.base_path": options.basePath,
           "server.public_url": options.publicUrl,
+          "compat.mode": options.compat,
         });
         // The demo's host and pairing are made afresh each time: keep them out of the real state.
         const demoDir = options.demo && ctx.options.dataDir === undefined ? mkdtempSync(join(tmpdir(), "mlstream-demo-")) : undefined;
@@ -76,7 +79,8 @@ export const registerServe: Register = (cli, bind) => {
 };
 
 async function serve(ctx: CliContext, demoMode: boolean): Promise<void> {
-  const { config } = ctx;
+  const compat = moonlightWebCompat(ctx.config);
+  const config = compat?.config ?? ctx.config;
   if (!isLoopbackHost(config.server.host) && config.auth.admin_tokens.length === 0) {
     throw new ConfigError(
       `config: refusing to listen on ${config.server.host} without an admin token (set MLSTREAM_TOKEN or auth.admin_tokens)`,
@@ -85,14 +89,14 @@ async function serve(ctx: CliContext, demoMode: boolean): Promise<void> {
   // Opening the store creates (and tightens) the data dir the lock lives in.
   const lock = DataDirLock.acquire(dirname(ctx.store.path));
   try {
-    await serveLocked(ctx, demoMode);
+    await serveLocked(ctx, config, demoMode, compat?.helix);
   } finally {
     lock.release();
   }
 }
 
-async function serveLocked(ctx: CliContext, demoMode: boolean): Promise<void> {
-  const { config, store } = ctx;
+async function serveLocked(ctx: CliContext, config: Config, demoMode: boolean, helix?: HelixSettings): Promise<void> {
+  const { store } = ctx;
   const hosts = new HostService(store);
   const supervisor = new StreamerSupervisor({
     store,
@@ -107,7 +111,7 @@ async function serveLocked(ctx: CliContext, demoMode: boolean): Promise<void> {
       ...(config.webrtc.public_ip ? { publicIp: config.webrtc.public_ip } : {}),
     },
   });
-  const app = createApp({ config, version: VERSION, services: { hosts, supervisor, metrics: createMetrics(supervisor) } });
+  const app = createApp({ config, version: VERSION, services: { hosts, supervisor, metrics: createMetrics(supervisor) }, ...(helix ? { compat: { store, helix } } : {}) });
   try {
     // Elysia turns reusePort on, with which a second serve on the same port starts and the kernel
     // splits connections between the two: a second bind must fail.
@@ -162,4 +166,13 @@ async function serveLocked(ctx: CliContext, demoMode: boolean): Promise<void> {
     await Bun.sleep(250);
     await app.stop(true);
   }
+}
+
+/** `--compat moonlight-web`, or Helix's config.json found where Helix mounts it: Helix's settings folded in. */
+function moonlightWebCompat(config: Config): { config: Config; helix: HelixSettings } | undefined {
+  const dir = findHelixDir(config.compat.helix_dir);
+  if (config.compat.mode !== "moonlight-web" && dir === undefined) return undefined;
+  const helix = loadHelixSettings(dir);
+  log.info(`moonlight-web compatibility on${dir ? ` (Helix config from ${dir})` : ""}: ${helix.hosts.length} host(s), pairing PIN ${helix.pairingPin ? "set" : "not set"}`);
+  return { config: withHelixConfig(config, helix), helix };
 }
