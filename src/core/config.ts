@@ -169,6 +169,8 @@ export const SCHEMA = {
     allowed_hosts: stringListField("More Host names to answer besides the listen address, localhost and public_url's host (DNS-rebinding guard).", hostNameProblem),
     allowed_origins: stringListField("More browser origins (scheme://host[:port]) allowed to change state and join streams besides this server's own.", originProblem),
     max_body_kb: intField("Largest API request body in KiB; bigger ones are refused with 413 before they are read.", 1024, 1, 65_536),
+    tls_cert: stringField("PEM certificate (chain) file: with tls_key, `serve` speaks HTTPS itself (WebCodecs and audio need a secure origin).", () => ""),
+    tls_key: stringField("PEM private key file of tls_cert.", () => ""),
   },
   streamer: {
     idle_timeout_s: intField("Stop a streamer this long after its last viewer leaves; 0 keeps it up.", 0, 0, 30 * 24 * 3600),

@@ -56,7 +56,10 @@ export function createApp({ config, version, services, compat }: AppOptions) {
     // Host header moves (the audit's bypass). The gate compares its reading with the router's.
     systemRouter: false,
     nativeStaticResponse: false,
-    handler: { standardHostname: false },
+    // Without the shortcut Elysia cuts after "http://" (7): under TLS the URL is "https://…", so
+    // there it must cut at 11; a Host under 3 characters then reads differently and the gate
+    // refuses it (400), as it refuses every reading that differs.
+    handler: { standardHostname: config.server.tls_cert !== "" },
     // Bun's own limit would answer a bare 413 before our gate could say why: the gate refuses a
     // declared length over server.max_body_kb unread, and readJsonBody a chunked body that grows
     // past it, so Bun's is only a far backstop.

@@ -3,7 +3,8 @@
  * playwright-core (never a downloaded browser), the REST calls that set a streamer up, and the
  * checks run on what a page shows.
  */
-import { mkdirSync, rmSync } from "node:fs";
+import { expect } from "bun:test";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { cleanEnv, cliCommand, REPO_ROOT, tempDir } from "../support/cli.ts";
@@ -84,11 +85,11 @@ export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   });
 }
 
-/** JSON over the REST API; throws with the body on a non-2xx answer. */
-export async function api<T>(root: string, method: string, path: string, body?: unknown): Promise<T> {
+/** JSON over the REST API (with an admin token if given); throws with the body on a non-2xx answer. */
+export async function api<T>(root: string, method: string, path: string, body?: unknown, token?: string): Promise<T> {
   const response = await fetch(new URL(path, root), {
     method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
+    headers: { ...(body === undefined ? {} : { "content-type": "application/json" }), ...(token ? { authorization: `Bearer ${token}` } : {}) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await response.text();
@@ -97,13 +98,14 @@ export async function api<T>(root: string, method: string, path: string, body?: 
 }
 
 /** Adds the sim host, pairs with its fixed PIN, starts a streamer of its first app; waits until live. */
-export async function setUpStreamer(root: string, httpPort: number, pin: string, id: string): Promise<{ hostId: string }> {
-  const host = await api<{ id: string }>(root, "POST", "api/hosts", { address: `127.0.0.1:${httpPort}` });
-  const pairing = await fetch(new URL(`api/hosts/${host.id}/pair`, root), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ pin }) });
+export async function setUpStreamer(root: string, httpPort: number, pin: string, id: string, token?: string): Promise<{ hostId: string }> {
+  const host = await api<{ id: string }>(root, "POST", "api/hosts", { address: `127.0.0.1:${httpPort}` }, token);
+  const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  const pairing = await fetch(new URL(`api/hosts/${host.id}/pair`, root), { method: "POST", headers: { "content-type": "application/json", ...auth }, body: JSON.stringify({ pin }) });
   const lines = (await pairing.text()).trim().split("\n").map((line) => JSON.parse(line));
   if (lines[0]?.pin !== pin || !lines[1]?.paired) throw new Error(`pairing failed: ${JSON.stringify(lines)}`);
-  await api(root, "POST", "api/streamers", { id, host: host.id, app: "Desktop", width: 1280, height: 720, fps: 60, bitrate_kbps: 4000 });
-  await until(async () => (await api<{ status: string }>(root, "GET", `api/streamers/${id}`)).status === "live", 30_000, "the streamer to go live");
+  await api(root, "POST", "api/streamers", { id, host: host.id, app: "Desktop", width: 1280, height: 720, fps: 60, bitrate_kbps: 4000 }, token);
+  await until(async () => (await api<{ status: string }>(root, "GET", `api/streamers/${id}`, undefined, token)).status === "live", 30_000, "the streamer to go live");
   return { hostId: host.id };
 }
 
@@ -176,6 +178,15 @@ export async function pngLuma(page: Page, png: Uint8Array): Promise<{ mean: numb
   }, dataUrl);
 }
 
+/** A screenshot saved as an artifact, and proof it is a picture (the sim's moving pattern), not black. */
+export async function expectPicture(page: Page, name: string): Promise<void> {
+  const png = await page.screenshot();
+  writeFileSync(join(ARTIFACTS, name), png);
+  const luma = await pngLuma(page, png);
+  expect(luma.mean).toBeGreaterThan(30);
+  expect(luma.stddev).toBeGreaterThan(20);
+}
+
 /**
  * Chromium flags under which WebRTC cannot pass: no UDP except through a proxy (and there is
  * none), so ICE gathers no candidate and never connects, as on an HTTP-only network.
@@ -196,6 +207,7 @@ export interface WsPageCounters {
   width: number;
   height: number;
   codec: string;
+  decoder: string;
 }
 
 /** The player's own WebSocket-transport counters (live, not the once-a-second sample). */

@@ -12,12 +12,10 @@
  *     by the page) a page with WebRTC impossible plays over the WebSocket transport.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { SimHost } from "../../src/sim-host/sim-host.ts";
 import { NGINX, startNginx, type Nginx } from "./nginx.ts";
-import { anyFramesDecoded, api, ARTIFACTS, framesDecoded, launchChromium, NO_WEBRTC_ARGS, playerStats, pngLuma, setUpStreamer, startServe, until, wsCounters, type Serve } from "./support.ts";
+import { anyFramesDecoded, api, expectPicture, framesDecoded, launchChromium, NO_WEBRTC_ARGS, playerStats, setUpStreamer, startServe, until, wsCounters, type Serve } from "./support.ts";
 
 const STREAMER = "ws-web";
 const FALLBACK_MS = 4000;
@@ -66,14 +64,6 @@ interface ViewerView {
 }
 const viewers = async () => (await api<{ viewers: ViewerView[] }>(serve.url, "GET", `api/streamers/${STREAMER}`)).viewers;
 
-/** A screenshot saved as an artifact, and proof it is a picture (the sim's moving pattern), not black. */
-async function expectPicture(page: Page, name: string): Promise<void> {
-  const png = await page.screenshot();
-  writeFileSync(join(ARTIFACTS, name), png);
-  const luma = await pngLuma(page, png);
-  expect(luma.mean).toBeGreaterThan(30);
-  expect(luma.stddev).toBeGreaterThan(20);
-}
 
 async function leave(page: Page): Promise<void> {
   await page.context().close();

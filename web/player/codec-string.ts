@@ -27,7 +27,7 @@ function trimZeros(data: Uint8Array, start: number, end: number): number {
 }
 
 /** Removes emulation-prevention bytes (00 00 03 → 00 00). */
-function rbsp(nal: Uint8Array): Uint8Array {
+export function rbsp(nal: Uint8Array): Uint8Array {
   const out = new Uint8Array(nal.length);
   let n = 0;
   let zeros = 0;
@@ -124,7 +124,8 @@ export function av1CodecString(temporalUnit: Uint8Array): string | undefined {
   return undefined;
 }
 
-class BitReader {
+/** Reads bits most significant first. */
+export class BitReader {
   #bit = 0;
   constructor(readonly bytes: Uint8Array) {}
   read(n: number): number {

@@ -255,7 +255,8 @@ export class Player {
 
   #setStage(text: string): void {
     this.#stage = text;
-    this.#stageBox.textContent = text;
+    // Nothing on this page can decode the stream: that, not a connecting stage, is what to read.
+    this.#stageBox.textContent = this.#wsMedia?.unplayable ?? text;
   }
 
   #onTransport(transport: MediaTransport): void {
@@ -281,6 +282,8 @@ export class Player {
         },
         // The server did not answer our keyframe requests: a fresh join starts at a keyframe.
         onKeyframeTimeout: () => this.#connection.rejoin("no keyframe came"),
+        fps: () => this.#info?.fps,
+        onUnplayable: () => this.#setStage(this.#stage),
       });
       // The user already clicked: start the audio now.
       if (this.#audioUnlocked) void this.#wsMedia.audio.start().then(() => this.#unmute.remove(), () => {});

@@ -127,7 +127,7 @@ export class WsStatsSampler {
       width: counters.width,
       height: counters.height,
       codec: counters.codec,
-      decoder: "WebCodecs",
+      decoder: counters.decoder,
       audioPacketsLost: 0,
     };
   }
@@ -139,7 +139,8 @@ const ms = (value: number | undefined) => (value === undefined ? "–" : `${valu
 export function formatStats(stats: PlayerStats, stage: string): string {
   return [
     `transport  ${stats.transport}`,
-    `${stats.width}×${stats.height} ${stats.codec}${stats.decoder ? ` (${stats.decoder})` : ""}`,
+    `${stats.width}×${stats.height} ${stats.codec}`,
+    `decoder    ${stats.decoder || "–"}`,
     `fps        ${stats.fps.toFixed(1)}`,
     `bitrate    ${(stats.bitrateKbps / 1000).toFixed(2)} Mbps`,
     `rtt        ${ms(stats.rttMs)}`,

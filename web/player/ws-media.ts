@@ -11,6 +11,10 @@
  * decoder error, a decode queue that grows because this machine cannot keep up) drops the
  * decoder to the next keyframe and asks the server for one, as a WebRTC receiver sends a PLI.
  * Only the newest decoded frame is kept for drawing: a slow page shows fewer frames, never older ones.
+ *
+ * Where WebCodecs is missing (browsers expose it only to secure contexts: HTTPS or localhost), the
+ * video goes through Media Source Extensions instead (mse-video.ts); where neither exists, the
+ * player is told why in words the user can act on (`onUnplayable`), and nothing is decoded.
  */
 
 interface TrackGenerator extends MediaStreamTrack {
@@ -20,6 +24,7 @@ type TrackGeneratorConstructor = new (init: { kind: "video" }) => TrackGenerator
 import { HEARTBEAT_INTERVAL_MS } from "../../src/peer/heartbeat.ts";
 import { parseWsMedia, serializePing, type WsCodec } from "../../src/peer/ws-media.ts";
 import { codecCandidates } from "./codec-string.ts";
+import { mseAvailable, MseVideo } from "./mse-video.ts";
 import { WsAudio } from "./ws-audio.ts";
 
 /**
@@ -56,9 +61,24 @@ export interface WsMediaCounters {
   rttMs: number | undefined;
   width: number;
   height: number;
-  /** The WebCodecs codec string in use ("" until configured). */
+  /** The codec string in use ("" until configured). */
   codec: string;
+  /** The decode path: WebCodecs, Media Source Extensions fed fragmented MP4, or none on this page. */
+  decoder: DecodePath;
 }
+
+export type DecodePath = "WebCodecs" | "MSE (fMP4)" | "none";
+
+/** What the page can decode the WebSocket transport's video with, best first. */
+export function decodePath(): DecodePath {
+  if (typeof VideoDecoder === "function" && typeof EncodedVideoChunk === "function") return "WebCodecs";
+  if (mseAvailable()) return "MSE (fMP4)";
+  return "none";
+}
+
+/** Why nothing plays, for a page with neither path. */
+export const NO_DECODER_REASON =
+  "This browser cannot decode the WebSocket stream on this page: WebCodecs is offered only on HTTPS (or localhost) pages, and Media Source Extensions is missing. Open the viewer over HTTPS, or allow WebRTC (UDP) on this network.";
 
 export interface DecodedFrameInfo {
   frameNumber: number;
@@ -84,6 +104,10 @@ export interface WsMediaOptions {
   onFirstFrame?(): void;
   /** Keyframes were asked for in vain for KEYFRAME_GIVE_UP_MS while frames kept coming. */
   onKeyframeTimeout?(): void;
+  /** The stream's frame rate (the MSE path's frame duration). */
+  fps?(): number | undefined;
+  /** Nothing on this page can decode the stream; the text says why and what to do. */
+  onUnplayable?(reason: string): void;
 }
 
 interface InFlight {
@@ -119,12 +143,15 @@ export class WsMedia {
     width: 0,
     height: 0,
     codec: "",
+    decoder: "none",
   };
   readonly audio = new WsAudio();
   /** Called for every decoded frame (the latency benchmark sets it). */
   onFrameDecoded: ((frame: DecodedFrameInfo) => void) | undefined;
   /** Where the frames are shown. */
   readonly surface: "video" | "canvas";
+  #mse: MseVideo | undefined;
+  #unplayable: string | undefined;
   readonly #options: WsMediaOptions;
   #context: CanvasRenderingContext2D | null = null;
   #generator: TrackGenerator | undefined;
@@ -147,6 +174,24 @@ export class WsMedia {
 
   constructor(options: WsMediaOptions) {
     this.#options = options;
+    this.counters.decoder = decodePath();
+    if (this.counters.decoder !== "WebCodecs") {
+      // The <video> plays what MSE is given (or shows nothing, and the player says why).
+      this.surface = "video";
+      if (this.counters.decoder === "MSE (fMP4)") {
+        this.#mse = new MseVideo({
+          video: options.video,
+          counters: this.counters,
+          askForKeyframe: (force) => this.#askForKeyframe(force),
+          fps: () => options.fps?.(),
+          onFirstFrame: () => options.onFirstFrame?.(),
+          onFrameDecoded: () => this.onFrameDecoded,
+          onUnplayable: (reason) => this.#setUnplayable(reason),
+        });
+      } else queueMicrotask(() => this.#setUnplayable(NO_DECODER_REASON));
+      this.#startPing();
+      return;
+    }
     const Generator = (globalThis as unknown as { MediaStreamTrackGenerator?: TrackGeneratorConstructor }).MediaStreamTrackGenerator;
     if (Generator) {
       this.#generator = new Generator({ kind: "video" });
@@ -158,6 +203,22 @@ export class WsMedia {
       this.#context = options.canvas.getContext("2d", { alpha: false, desynchronized: true });
       this.surface = "canvas";
     }
+    this.#startPing();
+  }
+
+  /** Why nothing plays on this page (undefined while something can). */
+  get unplayable(): string | undefined {
+    return this.#unplayable;
+  }
+
+  #setUnplayable(reason: string): void {
+    if (this.#unplayable === reason || this.#closed) return;
+    this.#unplayable = reason;
+    console.error(`mlstream: ${reason}`);
+    this.#options.onUnplayable?.(reason);
+  }
+
+  #startPing(): void {
     this.#pingTimer = setInterval(() => this.#options.sendBinary(serializePing("ping", performance.now())), PING_INTERVAL_MS);
     this.#options.sendBinary(serializePing("ping", performance.now()));
   }
@@ -195,6 +256,7 @@ export class WsMedia {
 
   /** Start over at the next keyframe (a new stream, or the tab was hidden). */
   resync(): void {
+    this.#mse?.resync();
     this.#decodedSinceResync = false;
     this.#dropToKeyframe(false);
   }
@@ -204,6 +266,7 @@ export class WsMedia {
     this.#closed = true;
     clearInterval(this.#pingTimer);
     this.#resetDecoder();
+    this.#mse?.close();
     this.#toDraw?.close();
     this.#toDraw = undefined;
     void this.#writer?.close().catch(() => {});
@@ -215,6 +278,11 @@ export class WsMedia {
   #onVideo(codec: WsCodec, frame: Pending): void {
     const { keyframe, data } = frame;
     this.counters.framesReceived++;
+    if (this.counters.decoder !== "WebCodecs") {
+      if (this.#mse) this.#mse.push(codec, frame);
+      else this.counters.framesDropped++;
+      return;
+    }
     if (codec !== this.#decoderCodec && this.#decoder) this.#resetDecoder();
     if (this.#waitingForKeyframe && !keyframe) {
       this.counters.framesDropped++;

@@ -19,6 +19,7 @@ import { HostService } from "../../hosts/host-service.ts";
 import { createApp } from "../../server/app.ts";
 import { createMetrics } from "../../server/metrics.ts";
 import { StreamerSupervisor } from "../../server/streamer-supervisor.ts";
+import { loadTls } from "../../server/tls.ts";
 import type { Register } from "../command.ts";
 import { Progress } from "../progress.ts";
 import type { CliContext } from "../context.ts";
@@ -48,17 +49,21 @@ export const registerServe: Register = (cli, bind) => {
     .option("--port <port>", "Listen port (default 8080; 0 = any free port)")
     .option("--base-path <path>", "Path prefix behind a reverse proxy, e.g. /mlstream")
     .option("--public-url <url>", "The URL people reach this server at (its host is answered, its origin trusted)")
+    .option("--tls-cert <pem>", "Serve HTTPS with this certificate (chain) file (with --tls-key)")
+    .option("--tls-key <pem>", "The certificate's private key file")
     .option("--compat <protocol>", "Also serve another sidecar's protocol: moonlight-web (Helix; docs/helix.md)")
     .option("--demo", "Also run a simulated host, paired, with a streamer on its test app; prints the viewer URL")
     .example("mlstream serve --demo")
     .action(
-      bind(async (ctx, options: { host?: string; port?: string | number; basePath?: string; publicUrl?: string; demo?: boolean; compat?: string }) => {
+      bind(async (ctx, options: { host?: string; port?: string | number; basePath?: string; publicUrl?: string; tlsCert?: string; tlsKey?: string; demo?: boolean; compat?: string }) => {
         Object.assign(ctx.commandFlags, {
           "server.host": options.host,
           "server.port": options.port,
           "server.base_path": options.basePath,
           "server.public_url": options.publicUrl,
           "compat.mode": options.compat,
+          "server.tls_cert": options.tlsCert,
+          "server.tls_key": options.tlsKey,
         });
         // The demo's host and pairing are made afresh each time: keep them out of the real state.
         const demoDir = options.demo && ctx.options.dataDir === undefined ? mkdtempSync(join(tmpdir(), "mlstream-demo-")) : undefined;
@@ -111,18 +116,19 @@ async function serveLocked(ctx: CliContext, config: Config, demoMode: boolean, h
       ...(config.webrtc.public_ip ? { publicIp: config.webrtc.public_ip } : {}),
     },
   });
+  const tls = loadTls(config.server.tls_cert, config.server.tls_key);
   const app = createApp({ config, version: VERSION, services: { hosts, supervisor, metrics: createMetrics(supervisor) }, ...(helix ? { compat: { store, helix } } : {}) });
   try {
     // Elysia turns reusePort on, with which a second serve on the same port starts and the kernel
     // splits connections between the two: a second bind must fail.
-    app.listen({ hostname: config.server.host, port: config.server.port, reusePort: false });
+    app.listen({ hostname: config.server.host, port: config.server.port, reusePort: false, ...(tls ? { tls } : {}) });
   } catch (error) {
     if ((error as { code?: string }).code === "EADDRINUSE") throw new AddressInUseError(config.server.host, config.server.port);
     throw error;
   }
   const server = app.server!;
   supervisor.restore();
-  const url = `http://${urlHost(server.hostname ?? config.server.host)}:${server.port}${config.server.base_path}/`;
+  const url = `${tls ? "https" : "http"}://${urlHost(server.hostname ?? config.server.host)}:${server.port}${config.server.base_path}/`;
   log.info(`listening on ${url}${config.server.public_url ? ` (public at ${config.server.public_url})` : ""}`);
   let stopping: string | undefined;
   let wake = () => {};
