@@ -131,6 +131,7 @@ export function createApp({ config, version, services }: AppOptions) {
         supervisor: services.supervisor,
         iceServers: config.webrtc.ice_servers,
         iceServersCommand: config.webrtc.ice_servers_command,
+        iceTransportPolicy: config.webrtc.ice_transport_policy,
         defaultTransport: config.viewers.transport,
       }),
     );

@@ -105,6 +105,7 @@ async function serveLocked(ctx: CliContext, demoMode: boolean): Promise<void> {
       ...(config.webrtc.port_range_begin ? { portRangeBegin: config.webrtc.port_range_begin } : {}),
       ...(config.webrtc.port_range_end ? { portRangeEnd: config.webrtc.port_range_end } : {}),
       ...(config.webrtc.public_ip ? { publicIp: config.webrtc.public_ip } : {}),
+      ...(config.webrtc.ice_transport_policy === "relay" ? { transportPolicy: "relay" as const } : {}),
     },
   });
   const app = createApp({ config, version: VERSION, services: { hosts, supervisor, metrics: createMetrics(supervisor) } });
