@@ -15,6 +15,7 @@ import { readJsonBody } from "./json-body.ts";
 import { RequestGate } from "./request-gate.ts";
 import { RouteTable } from "./route-access.ts";
 import { hostRoutes } from "./routes/hosts.ts";
+import { openApiUiRoutes } from "./routes/openapi-ui.ts";
 import { peerSocketRoute } from "./routes/peer-socket.ts";
 import { streamerRoutes } from "./routes/streamers.ts";
 import { webRoutes } from "./routes/web.ts";
@@ -108,7 +109,10 @@ export function createApp({ config, version, services }: AppOptions) {
   const full = app
     .use(
       openapi({
+        // The spec at /openapi/json (and /openapi.json below); the page is ours, with its assets
+        // embedded (routes/openapi-ui.ts): the plugin's own page loads its script from a CDN.
         path: "/openapi",
+        provider: null,
         documentation: {
           info: { title: "mlstream API", version, description: "Hosts, pairing, apps and streamers; viewers join over WS /api/streamers/{id}/peer (docs/signaling.md)." },
           components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
@@ -116,6 +120,9 @@ export function createApp({ config, version, services }: AppOptions) {
         },
       }),
     )
+    .use(openApiUiRoutes())
+    // The spec at the name tools look for first; the same document as /openapi/json.
+    .get("/openapi.json", () => specHandler(), { detail: { hide: true } })
     .get(
       "/metrics",
       async ({ set }) => {
@@ -135,6 +142,8 @@ export function createApp({ config, version, services }: AppOptions) {
         defaultTransport: config.viewers.transport,
       }),
     );
+  const spec = full.routes.find((route) => route.method === "GET" && route.path === `${base}/openapi/json`);
+  const specHandler = spec!.handler as () => unknown;
   gate = new RequestGate({ auth, server: config.server, routes: new RouteTable(full.routes, base) });
   return full;
 }
