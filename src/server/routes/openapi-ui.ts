@@ -8,6 +8,7 @@
  * the web UI remembered in this browser, and sends the same token with "Try it out".
  */
 import { Elysia } from "elysia";
+import { staticAsset } from "./web.ts";
 import { bundleOpenApiUi } from "../../../web/openapi-assets.ts" with { type: "macro" };
 
 const assets = bundleOpenApiUi();
@@ -46,10 +47,7 @@ const PAGE = `<!doctype html>
 `;
 
 function asset(body: string, type: string, request: Request): Response {
-  const etag = `"${assets.hash}"`;
-  const headers = { "content-type": type, etag, "cache-control": "no-cache" };
-  if (request.headers.get("if-none-match") === etag) return new Response(null, { status: 304, headers });
-  return new Response(body, { headers });
+  return staticAsset(body, type, request, assets.hash);
 }
 
 export function openApiUiRoutes() {
