@@ -17,6 +17,8 @@ import { RouteTable } from "./route-access.ts";
 import { hostRoutes } from "./routes/hosts.ts";
 import { openApiUiRoutes } from "./routes/openapi-ui.ts";
 import { peerSocketRoute } from "./routes/peer-socket.ts";
+import { snapshotRoutes } from "./routes/snapshot.ts";
+import { StreamSnapshots } from "./stream-snapshots.ts";
 import { streamerRoutes } from "./routes/streamers.ts";
 import { webRoutes } from "./routes/web.ts";
 import type { StreamerSupervisor } from "./streamer-supervisor.ts";
@@ -133,6 +135,7 @@ export function createApp({ config, version, services }: AppOptions) {
     )
     .use(hostRoutes(services.hosts))
     .use(streamerRoutes(services.supervisor, services.hosts, { idleTimeoutS: config.streamer.idle_timeout_s }))
+    .use(snapshotRoutes(new StreamSnapshots(services.supervisor)))
     .use(
       peerSocketRoute({
         supervisor: services.supervisor,

@@ -85,10 +85,10 @@ export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
 }
 
 /** JSON over the REST API; throws with the body on a non-2xx answer. */
-export async function api<T>(root: string, method: string, path: string, body?: unknown): Promise<T> {
+export async function api<T>(root: string, method: string, path: string, body?: unknown, token?: string): Promise<T> {
   const response = await fetch(new URL(path, root), {
     method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
+    headers: { ...(body === undefined ? {} : { "content-type": "application/json" }), ...(token ? { authorization: `Bearer ${token}` } : {}) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await response.text();
@@ -97,13 +97,14 @@ export async function api<T>(root: string, method: string, path: string, body?: 
 }
 
 /** Adds the sim host, pairs with its fixed PIN, starts a streamer of its first app; waits until live. */
-export async function setUpStreamer(root: string, httpPort: number, pin: string, id: string): Promise<{ hostId: string }> {
-  const host = await api<{ id: string }>(root, "POST", "api/hosts", { address: `127.0.0.1:${httpPort}` });
-  const pairing = await fetch(new URL(`api/hosts/${host.id}/pair`, root), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ pin }) });
+export async function setUpStreamer(root: string, httpPort: number, pin: string, id: string, token?: string): Promise<{ hostId: string }> {
+  const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  const host = await api<{ id: string }>(root, "POST", "api/hosts", { address: `127.0.0.1:${httpPort}` }, token);
+  const pairing = await fetch(new URL(`api/hosts/${host.id}/pair`, root), { method: "POST", headers: { "content-type": "application/json", ...auth }, body: JSON.stringify({ pin }) });
   const lines = (await pairing.text()).trim().split("\n").map((line) => JSON.parse(line));
   if (lines[0]?.pin !== pin || !lines[1]?.paired) throw new Error(`pairing failed: ${JSON.stringify(lines)}`);
-  await api(root, "POST", "api/streamers", { id, host: host.id, app: "Desktop", width: 1280, height: 720, fps: 60, bitrate_kbps: 4000 });
-  await until(async () => (await api<{ status: string }>(root, "GET", `api/streamers/${id}`)).status === "live", 30_000, "the streamer to go live");
+  await api(root, "POST", "api/streamers", { id, host: host.id, app: "Desktop", width: 1280, height: 720, fps: 60, bitrate_kbps: 4000 }, token);
+  await until(async () => (await api<{ status: string }>(root, "GET", `api/streamers/${id}`, undefined, token)).status === "live", 30_000, "the streamer to go live");
   return { hostId: host.id };
 }
 
