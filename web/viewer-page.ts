@@ -18,6 +18,8 @@ export function startViewer(root: HTMLElement, base: URL, streamerId: string): P
   signaling.protocol = signaling.protocol === "https:" ? "wss:" : "ws:";
   if (token) signaling.searchParams.set("access_token", token);
   if (viewOnly) signaling.searchParams.set("view_only", "1");
+  // `?ice=relay`: this viewer uses TURN relay candidates only (docs/deployment.md); the server says so in its hello.
+  if (url.searchParams.get("ice") === "relay") signaling.searchParams.set("ice", "relay");
   // `?transport=auto|webrtc|websocket` (docs/ws-media.md); default auto: WebRTC first, the
   // WebSocket media transport where WebRTC cannot pass. The connection puts it on the socket URL.
   const asked = url.searchParams.get("transport");

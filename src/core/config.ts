@@ -186,6 +186,7 @@ export const SCHEMA = {
       maskCredentials,
     ),
     ice_servers_command: stringField("Command printing a JSON list of ICE servers for each new viewer (fresh TURN credentials).", () => ""),
+    ice_transport_policy: enumField("ICE candidates to use: all, or relay (TURN only: media always passes the TURN server; needs a turn: server).", ["all", "relay"] as const, "all"),
     port_range_begin: intField("First UDP port for WebRTC (0 = any).", 0, 0, 65535, "port"),
     port_range_end: intField("Last UDP port for WebRTC (0 = any).", 0, 0, 65535, "port"),
     public_ip: stringField("NAT 1:1: the public address to advertise beside the host candidates.", () => "", (s) =>

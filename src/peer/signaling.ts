@@ -32,6 +32,8 @@ export type ServerSignal =
       transport: "webrtc" | "websocket";
       /** STUN/TURN servers for the viewer's own RTCPeerConnection (RTCIceServer form). */
       iceServers?: { urls: string; username?: string; credential?: string }[];
+      /** "relay": use TURN relay candidates only (webrtc.ice_transport_policy, or the viewer's `?ice=relay`). */
+      iceTransportPolicy?: "relay";
     }
   | { type: "offer"; sdp: string }
   | { type: "candidate"; candidate: string; mid: string }

@@ -21,6 +21,7 @@ import { closeSync, openSync, writeSync } from "node:fs";
 import nodeDataChannel from "node-datachannel";
 import { serializeInputPacket, type InputPacket } from "../moonlight/input/input.ts";
 import { createOggOpusFile } from "./ogg-opus-writer.ts";
+import { toLibDataChannelUrl } from "./ice-servers.ts";
 import type { ServerSignal, StreamerStatus, StreamInfo } from "./signaling.ts";
 import { WebRtcReceiver } from "./webrtc-receiver.ts";
 import { HEARTBEAT_INTERVAL_MS } from "./heartbeat.ts";
@@ -145,6 +146,8 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
   #failure: JoinError | undefined;
   #closed = false;
   #iceState = "new";
+  #iceServers: string[] = [];
+  #iceTransportPolicy: "all" | "relay" = "all";
   #pcState = "new";
   #localCandidates = 0;
   #remoteCandidates = 0;
@@ -354,6 +357,9 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
     switch (message.type) {
       case "hello":
         this.#peerId = message.peerId;
+        // The server's STUN/TURN list and policy are for this side of the connection too.
+        this.#iceServers = (message.iceServers ?? []).map((server) => toLibDataChannelUrl(server));
+        this.#iceTransportPolicy = message.iceTransportPolicy === "relay" ? "relay" : "all";
         this.#wsInput = message.role === "viewer";
         this.#milestone("hello");
         return;
@@ -447,6 +453,8 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
     this.#lastTransit = undefined;
     const receiver = new WebRtcReceiver({
       ...(this.#options.bindAddress ? { bindAddress: this.#options.bindAddress } : {}),
+      iceServers: this.#iceServers,
+      iceTransportPolicy: this.#iceTransportPolicy,
       signal: (message) => {
         if (message.type === "answer") this.#milestone("answer");
         if (message.type === "candidate") this.#localCandidates++;

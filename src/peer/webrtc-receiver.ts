@@ -31,6 +31,8 @@ export interface WebRtcReceiverOptions {
   signal: (message: ViewerSignal) => void;
   iceServers?: string[];
   bindAddress?: string;
+  /** "relay": TURN relay candidates only. */
+  iceTransportPolicy?: "all" | "relay";
 }
 
 export class WebRtcReceiver extends EventEmitter<WebRtcReceiverEvents> {
@@ -52,6 +54,7 @@ export class WebRtcReceiver extends EventEmitter<WebRtcReceiverEvents> {
     this.#pc = new nodeDataChannel.PeerConnection("mlstream-receiver", {
       iceServers: options.iceServers ?? [],
       ...(options.bindAddress ? { bindAddress: options.bindAddress } : {}),
+      ...(options.iceTransportPolicy === "relay" ? { iceTransportPolicy: "relay" as const } : {}),
     });
     this.#pc.onLocalDescription((sdp, type) => {
       if (type === "answer") options.signal({ type: "answer", sdp });
@@ -83,11 +86,11 @@ export class WebRtcReceiver extends EventEmitter<WebRtcReceiverEvents> {
     return this.#closed ? "closed" : this.#pc.iceState();
   }
 
-  /** The candidate pair ICE selected, as `local ⇄ remote` (undefined before ICE connects). */
+  /** The candidate pair ICE selected, as `local (type) ⇄ remote (type)`, type host/srflx/prflx/relay (undefined before ICE connects). */
   get selectedPair(): string | undefined {
     if (this.#closed) return undefined;
     const pair = this.#pc.getSelectedCandidatePair();
-    return pair ? `${pair.local.address}:${pair.local.port} ⇄ ${pair.remote.address}:${pair.remote.port}` : undefined;
+    return pair ? `${pair.local.address}:${pair.local.port} (${pair.local.type}) ⇄ ${pair.remote.address}:${pair.remote.port} (${pair.remote.type})` : undefined;
   }
 
   get rttMs(): number {

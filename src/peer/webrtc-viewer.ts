@@ -46,6 +46,8 @@ export interface IceSettings {
   bindAddress?: string;
   /** NAT 1:1: also advertise each host candidate with this public address. */
   publicIp?: string;
+  /** "relay": only TURN relay candidates (webrtc.ice_transport_policy). */
+  transportPolicy?: "all" | "relay";
 }
 
 /** A copy of a host candidate with its address replaced (for 1:1 NAT), or undefined. */
@@ -152,6 +154,7 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
       ...(options.ice?.portRangeBegin !== undefined ? { portRangeBegin: options.ice.portRangeBegin } : {}),
       ...(options.ice?.portRangeEnd !== undefined ? { portRangeEnd: options.ice.portRangeEnd } : {}),
       ...(options.ice?.bindAddress !== undefined ? { bindAddress: options.ice.bindAddress } : {}),
+      ...(options.ice?.transportPolicy === "relay" ? { iceTransportPolicy: "relay" as const } : {}),
     };
     this.#pc = new nodeDataChannel.PeerConnection(`viewer-${options.id}`, config);
   }

@@ -18,7 +18,10 @@ import { readJsonBody } from "./json-body.ts";
 import { RequestGate } from "./request-gate.ts";
 import { RouteTable } from "./route-access.ts";
 import { hostRoutes } from "./routes/hosts.ts";
+import { openApiUiRoutes } from "./routes/openapi-ui.ts";
 import { peerSocketRoute } from "./routes/peer-socket.ts";
+import { snapshotRoutes } from "./routes/snapshot.ts";
+import { StreamSnapshots } from "./stream-snapshots.ts";
 import { streamerRoutes } from "./routes/streamers.ts";
 import { webRoutes } from "./routes/web.ts";
 import type { StreamerSupervisor } from "./streamer-supervisor.ts";
@@ -116,7 +119,10 @@ export function createApp({ config, version, services, compat }: AppOptions) {
   const full = app
     .use(
       openapi({
+        // The spec at /openapi/json (and /openapi.json below); the page is ours, with its assets
+        // embedded (routes/openapi-ui.ts): the plugin's own page loads its script from a CDN.
         path: "/openapi",
+        provider: null,
         documentation: {
           info: { title: "mlstream API", version, description: "Hosts, pairing, apps and streamers; viewers join over WS /api/streamers/{id}/peer (docs/signaling.md)." },
           components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
@@ -124,6 +130,9 @@ export function createApp({ config, version, services, compat }: AppOptions) {
         },
       }),
     )
+    .use(openApiUiRoutes())
+    // The spec at the name tools look for first; the same document as /openapi/json.
+    .get("/openapi.json", () => specHandler(), { detail: { hide: true } })
     .get(
       "/metrics",
       async ({ set }) => {
@@ -134,11 +143,13 @@ export function createApp({ config, version, services, compat }: AppOptions) {
     )
     .use(hostRoutes(services.hosts))
     .use(streamerRoutes(services.supervisor, services.hosts, { idleTimeoutS: config.streamer.idle_timeout_s }))
+    .use(snapshotRoutes(new StreamSnapshots(services.supervisor)))
     .use(
       peerSocketRoute({
         supervisor: services.supervisor,
         iceServers: config.webrtc.ice_servers,
         iceServersCommand: config.webrtc.ice_servers_command,
+        iceTransportPolicy: config.webrtc.ice_transport_policy,
         defaultTransport: config.viewers.transport,
       }),
     )
@@ -147,6 +158,8 @@ export function createApp({ config, version, services, compat }: AppOptions) {
         ? moonlightWebRoutes({ auth, store: compat.store, hosts: services.hosts, supervisor: services.supervisor, helix: compat.helix, idleTimeoutS: config.streamer.idle_timeout_s })
         : new Elysia(),
     );
+  const spec = full.routes.find((route) => route.method === "GET" && route.path === `${base}/openapi/json`);
+  const specHandler = spec!.handler as () => unknown;
   gate = new RequestGate({ auth, server: config.server, routes: new RouteTable(full.routes, base) });
   return full;
 }

@@ -11,7 +11,7 @@
 /** `in-band`: the route authenticates in its first message (Helix's kickoff sends no header; docs/helix.md §0). */
 export type Access = "open" | "viewer" | "admin" | "in-band";
 
-/** `METHOD template` of the routes anyone may use: the web UI's page and assets (no data) and the health check. */
+/** `METHOD template` of the routes anyone may use: the web UI's and API reference's pages and assets (no data) and the health check. */
 const OPEN_ROUTES: ReadonlySet<string> = new Set([
   "GET /healthz",
   "GET /",
@@ -19,6 +19,10 @@ const OPEN_ROUTES: ReadonlySet<string> = new Set([
   "GET /assets/app.js",
   "GET /assets/app.js.map",
   "GET /assets/style.css",
+  // The API reference page and its Swagger UI assets (no data: the spec it shows is admin-only).
+  "GET /openapi",
+  "GET /openapi/swagger-ui-bundle.js",
+  "GET /openapi/swagger-ui.css",
 ]);
 
 /** Routes any valid token may use (viewers join streams); the role decides what they may do there. */

@@ -11,6 +11,7 @@ import type { StreamSettings } from "../moonlight/session.ts";
 import type { ServerSignal, StreamerStatus, StreamInfo, ViewerSignal } from "../peer/signaling.ts";
 import { serializeAudio, serializeVideo } from "../peer/ws-media.ts";
 import { WsMediaViewer, type BinarySocket } from "../peer/ws-media-viewer.ts";
+import type { FromStreamer } from "../streamer/ipc.ts";
 import type { IceSettings } from "../peer/webrtc-viewer.ts";
 import type { StreamerSnapshot, ViewerInfo } from "../streamer/streamer.ts";
 import { HttpError } from "./http-error.ts";
@@ -76,7 +77,12 @@ interface Entry {
   peers: Map<string, Peer>;
   /** DELETE is stopping it: remove() forgets it in the store itself, and reports if that fails. */
   removing?: boolean;
+  /** Frame listeners besides WebSocket viewers (snapshots): while any, the media tap stays on. */
+  frameTaps: Set<VideoTap>;
 }
+
+/** Receives every video frame of a streamer, as its child sends them over the media tap. */
+export type VideoTap = (frame: Extract<FromStreamer, { t: "video" }>) => void;
 
 export interface SupervisorOptions {
   store: Store;
@@ -271,7 +277,7 @@ export class StreamerSupervisor {
   }
 
   #updateTap(entry: Entry): void {
-    const wanted = [...entry.peers.values()].some((p) => p.ws);
+    const wanted = entry.frameTaps.size > 0 || [...entry.peers.values()].some((p) => p.ws);
     entry.process.setMediaTap(wanted);
   }
 
@@ -337,6 +343,26 @@ export class StreamerSupervisor {
     return this.get(streamerId).viewers;
   }
 
+  /**
+   * Receives the streamer's video frames (the media tap is on while any listener is); returns the
+   * function that stops it. A keyframe is asked for at once, so that decoding can start.
+   */
+  tapVideo(streamerId: string, tap: VideoTap): () => void {
+    const entry = this.#entry(streamerId);
+    entry.frameTaps.add(tap);
+    this.#updateTap(entry);
+    entry.process.requestKeyframe(true);
+    return () => {
+      if (!entry.frameTaps.delete(tap)) return;
+      this.#updateTap(entry);
+    };
+  }
+
+  /** Asks the streamer's host for a keyframe (coalesced with every viewer's requests). */
+  requestKeyframe(streamerId: string): void {
+    this.#entry(streamerId).process.requestKeyframe(true);
+  }
+
   /** For tests and operators: the child process of a streamer. */
   processOf(streamerId: string): StreamerProcess {
     return this.#entry(streamerId).process;
@@ -371,7 +397,7 @@ export class StreamerSupervisor {
 
   #launch(id: string, spec: StreamerSpec, createdAt: number): Entry {
     const process = new StreamerProcess(id, () => this.#initFor(id, spec));
-    const entry: Entry = { id, spec, createdAt, process, peers: new Map() };
+    const entry: Entry = { id, spec, createdAt, process, peers: new Map(), frameTaps: new Set() };
     this.#streamers.set(id, entry);
     process.on("signal", (peerId, message) => entry.peers.get(peerId)?.send(message));
     process.on("status", (status, detail) => {
@@ -398,6 +424,7 @@ export class StreamerSupervisor {
       if (peer.fallbackTimer) clearTimeout(peer.fallbackTimer);
     });
     process.on("video", (message) => {
+      for (const tap of entry.frameTaps) tap(message);
       let bytes: Uint8Array | undefined;
       for (const peer of entry.peers.values()) {
         if (!peer.ws) continue;

@@ -31,6 +31,7 @@ const ROUTES: [method: string, path: string][] = [
   ["GET", "/api/version"],
   ["GET", "/metrics"],
   ["GET", "/openapi/json"],
+  ["GET", "/openapi.json"],
   ["GET", "/api/hosts"],
   ["POST", "/api/hosts"],
   ["GET", "/api/hosts/h1"],

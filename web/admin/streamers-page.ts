@@ -5,6 +5,8 @@ import { viewerUrl } from "../lib/location.ts";
 import type { Cleanup, PageContext } from "./page.ts";
 
 const REFRESH_MS = 2000;
+/** How often a live stream's thumbnail is fetched again (the server reuses a picture for 2 s). */
+const THUMBNAIL_MS = 4000;
 
 const TONE = { live: "ok", starting: "warn", reconnecting: "warn", stopped: "bad", failed: "bad" } as const;
 
@@ -14,12 +16,14 @@ export function streamersPage(context: PageContext): Cleanup {
   render(main, h("h2", null, "Streamers"), list);
   let timer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
+  const thumbnails = new Thumbnails(api);
 
   async function refresh(): Promise<void> {
     clearTimeout(timer);
     try {
       const streamers = await api.streamers();
       if (closed) return;
+      thumbnails.keep(streamers.filter((s) => s.status === "live").map((s) => s.id));
       render(
         list,
         streamers.length === 0 ? h("p", { className: "muted" }, "No streamers. Start one from a host's apps.") : null,
@@ -42,6 +46,7 @@ export function streamersPage(context: PageContext): Cleanup {
       h(
         "div",
         { className: "row" },
+        thumbnails.element(streamer.id),
         h("strong", null, streamer.id),
         h("span", null, streamer.app.title),
         badge(streamer.status, TONE[streamer.status]),
@@ -90,5 +95,78 @@ export function streamersPage(context: PageContext): Cleanup {
   return () => {
     closed = true;
     clearTimeout(timer);
+    thumbnails.close();
   };
+}
+
+/**
+ * Small live pictures of the streams (GET …/snapshot), one <img> per streamer kept across the
+ * page's re-renders, refreshed every THUMBNAIL_MS while the stream is live. A failed fetch (no
+ * ffmpeg on the server: 501) leaves the image empty and says why in its title.
+ */
+class Thumbnails {
+  readonly #api: PageContext["api"];
+  readonly #images = new Map<string, HTMLImageElement>();
+  readonly #live = new Set<string>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+
+  constructor(api: PageContext["api"]) {
+    this.#api = api;
+    this.#timer = setTimeout(() => void this.#refresh(), 0);
+  }
+
+  /** The streamers that are live now; the others' pictures are dropped. */
+  keep(liveIds: string[]): void {
+    this.#live.clear();
+    for (const id of liveIds) this.#live.add(id);
+    for (const [id, image] of this.#images) {
+      if (this.#live.has(id)) continue;
+      this.#images.delete(id);
+      if (image.src) URL.revokeObjectURL(image.src);
+    }
+    if (liveIds.some((id) => !this.#images.get(id)?.src)) {
+      clearTimeout(this.#timer);
+      this.#timer = setTimeout(() => void this.#refresh(), 0);
+    }
+  }
+
+  element(id: string): HTMLImageElement {
+    let image = this.#images.get(id);
+    if (!image) {
+      image = h("img", { className: "thumbnail", alt: `${id} (latest picture)`, width: 160, height: 90 }) as HTMLImageElement;
+      if (!this.#live.has(id)) image.hidden = true;
+      this.#images.set(id, image);
+    }
+    return image;
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    for (const image of this.#images.values()) if (image.src) URL.revokeObjectURL(image.src);
+    this.#images.clear();
+  }
+
+  async #refresh(): Promise<void> {
+    clearTimeout(this.#timer);
+    await Promise.all(
+      [...this.#live].map(async (id) => {
+        try {
+          const blob = await this.#api.snapshot(id);
+          const image = this.#images.get(id);
+          if (this.#closed || !image) return;
+          const old = image.src;
+          image.src = URL.createObjectURL(blob);
+          image.title = `${id}, ${new Date().toLocaleTimeString()}`;
+          image.hidden = false;
+          if (old) URL.revokeObjectURL(old);
+        } catch (error) {
+          const image = this.#images.get(id);
+          if (image) image.title = `no picture: ${(error as Error).message}`;
+        }
+      }),
+    );
+    if (!this.#closed) this.#timer = setTimeout(() => void this.#refresh(), THUMBNAIL_MS);
+  }
 }

@@ -120,6 +120,8 @@ export class Api {
   streamer = (id: string) => this.json<StreamerJson>("GET", `api/streamers/${encodeURIComponent(id)}`);
   createStreamer = (body: CreateStreamer) => this.json<StreamerJson>("POST", "api/streamers", body);
   stopStreamer = (id: string, quitApp = false) => this.json<void>("DELETE", `api/streamers/${encodeURIComponent(id)}${quitApp ? "?quit=1" : ""}`);
+  /** The stream's latest picture (JPEG), fetched with the token in the header (not in a URL). */
+  snapshot = async (id: string): Promise<Blob> => (await this.#fetch("GET", `api/streamers/${encodeURIComponent(id)}/snapshot`)).blob();
   kick = (id: string, peer: string) => this.json<void>("DELETE", `api/streamers/${encodeURIComponent(id)}/peers/${encodeURIComponent(peer)}`);
 
   /**

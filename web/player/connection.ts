@@ -68,6 +68,7 @@ export class ViewerConnection {
   #ws: WebSocket | undefined;
   #pc: RTCPeerConnection | undefined;
   #iceServers: RTCIceServer[] = [];
+  #iceTransportPolicy: RTCIceTransportPolicy = "all";
   #pendingCandidates: RTCIceCandidateInit[] = [];
   #attempt = 0;
   #endReason = "";
@@ -215,6 +216,7 @@ export class ViewerConnection {
     switch (message.type) {
       case "hello":
         this.#iceServers = (message.iceServers ?? []).map((s) => ({ urls: s.urls, ...(s.username ? { username: s.username, credential: s.credential ?? "" } : {}) }));
+        this.#iceTransportPolicy = message.iceTransportPolicy === "relay" ? "relay" : "all";
         callbacks.hello(message.role);
         if (message.transport === "websocket") this.#useWebSocket();
         else callbacks.transport("webrtc");
@@ -265,7 +267,7 @@ export class ViewerConnection {
 
   async #answer(sdp: string): Promise<void> {
     this.#stage("signaling: answering");
-    const pc = new RTCPeerConnection({ iceServers: this.#iceServers, bundlePolicy: "max-bundle" });
+    const pc = new RTCPeerConnection({ iceServers: this.#iceServers, iceTransportPolicy: this.#iceTransportPolicy, bundlePolicy: "max-bundle" });
     this.#replacePeer(pc);
     this.#pcConnected = false;
     const { callbacks } = this.#options;

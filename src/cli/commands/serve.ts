@@ -114,6 +114,7 @@ async function serveLocked(ctx: CliContext, config: Config, demoMode: boolean, h
       ...(config.webrtc.port_range_begin ? { portRangeBegin: config.webrtc.port_range_begin } : {}),
       ...(config.webrtc.port_range_end ? { portRangeEnd: config.webrtc.port_range_end } : {}),
       ...(config.webrtc.public_ip ? { publicIp: config.webrtc.public_ip } : {}),
+      ...(config.webrtc.ice_transport_policy === "relay" ? { transportPolicy: "relay" as const } : {}),
     },
   });
   const tls = loadTls(config.server.tls_cert, config.server.tls_key);

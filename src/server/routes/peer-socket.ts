@@ -20,6 +20,8 @@ export interface PeerSocketOptions {
   supervisor: StreamerSupervisor;
   iceServers: string[];
   iceServersCommand: string;
+  /** "relay": every viewer uses TURN relay candidates only; else a viewer may ask for it (`?ice=relay`). */
+  iceTransportPolicy: "all" | "relay";
   /** Used when the viewer does not say (`?transport=`). */
   defaultTransport: TransportChoice;
 }
@@ -45,7 +47,7 @@ export function peerSocketRoute(options: PeerSocketOptions) {
   };
 
   return new Elysia().ws("/api/streamers/:id/peer", {
-    query: t.Object({ access_token: t.Optional(t.String()), view_only: t.Optional(t.String()), transport: t.Optional(t.String()) }),
+    query: t.Object({ access_token: t.Optional(t.String()), view_only: t.Optional(t.String()), transport: t.Optional(t.String()), ice: t.Optional(t.String()) }),
     async open(ws) {
       const role = (ws.data as unknown as { role: Role }).role;
       const streamerId = ws.data.params.id;
@@ -58,8 +60,15 @@ export function peerSocketRoute(options: PeerSocketOptions) {
         return;
       }
       const transport = asked ?? options.defaultTransport;
+      const ice = ws.data.query.ice;
+      if (ice !== undefined && ice !== "all" && ice !== "relay") {
+        send({ type: "error", error: "invalid_request", message: "ice must be all or relay" });
+        ws.close(1008, "bad ice");
+        return;
+      }
+      const relayOnly = options.iceTransportPolicy === "relay" || ice === "relay";
       try {
-        const ice = await browserIce();
+        const servers = await browserIce();
         const peerId = supervisor.addPeer(streamerId, {
           viewOnly,
           transport,
@@ -70,11 +79,14 @@ export function peerSocketRoute(options: PeerSocketOptions) {
           },
           send,
           disconnect: (code, reason) => ws.close(code, reason),
-          ...(ice.perViewer ? { iceServers: ice.urls } : {}),
+          ...(servers.perViewer ? { iceServers: servers.urls } : {}),
         });
         peers.set(ws.id, { streamerId, peerId });
         // Sent before the streamer's offer (an IPC round trip away) or the first media frame.
-        send({ type: "hello", peerId, role: viewOnly ? "view-only" : "viewer", transport: transport === "websocket" ? "websocket" : "webrtc", iceServers: ice.browser });
+        send({ type: "hello", peerId, role: viewOnly ? "view-only" : "viewer", transport: transport === "websocket" ? "websocket" : "webrtc",
+          iceServers: servers.browser,
+          ...(relayOnly ? { iceTransportPolicy: "relay" as const } : {}),
+        });
       } catch (error) {
         const mapped = error instanceof HttpError ? error : new HttpError(500, "internal", (error as Error).message);
         send({ type: "error", error: mapped.code, message: mapped.message });

@@ -29,7 +29,12 @@ function page(depth: number): Response {
 }
 
 function asset(body: string, type: string, request: Request): Response {
-  const etag = `"${assets.version}"`;
+  return staticAsset(body, type, request, assets.version);
+}
+
+/** An embedded asset, revalidated by its content `version` (ETag). */
+export function staticAsset(body: string, type: string, request: Request, version: string): Response {
+  const etag = `"${version}"`;
   const headers = { "content-type": type, etag, "cache-control": "no-cache" };
   if (request.headers.get("if-none-match") === etag) return new Response(null, { status: 304, headers });
   return new Response(body, { headers });
