@@ -3,6 +3,9 @@
  *   src/sim-host/assets/loop.h264   H.264 High 1280×720@60, 2 s, IDR every 0.5 s, Annex-B with AUDs
  *   src/sim-host/assets/loop.h265   HEVC Main 1280×720@60, same shape
  *   src/sim-host/assets/loop.opus   Opus 48 kHz stereo, 5 ms packets, records [u16le length][packet]
+ *   src/sim-host/assets/loop-ondemand.h264 / .h265   the same pattern, 4 s, ONE IDR (frame 0) and
+ *       P-frames after it: the "sunshine" flavour's source, which (like Sunshine's encoder, an
+ *       infinite GOP) sends a keyframe only when asked — a request restarts the loop at frame 0
  * The outputs are committed; rerun only to change the loop. Every IDR repeats SPS/PPS (and VPS) so
  * the sim can jump to any keyframe when a client asks for an IDR.
  */
@@ -51,6 +54,11 @@ try {
   const pattern = ["-f", "lavfi", "-i", `testsrc2=size=1280x720:rate=${FPS}`, "-t", SECONDS, "-pix_fmt", "yuv420p", "-bf", "0", "-g", String(GOP), "-keyint_min", String(GOP), "-sc_threshold", "0", "-b:v", "3M", "-maxrate", "3M", "-bufsize", "1M"];
   ffmpeg([...pattern, "-c:v", "libx264", "-profile:v", "high", "-preset", "veryfast", "-tune", "zerolatency", "-x264-params", "aud=1:repeat-headers=1", "-f", "h264", join(ASSETS, "loop.h264")]);
   ffmpeg([...pattern, "-c:v", "libx265", "-preset", "veryfast", "-tune", "zerolatency", "-x265-params", `aud=1:repeat-headers=1:keyint=${GOP}:min-keyint=${GOP}:scenecut=0:log-level=error`, "-f", "hevc", join(ASSETS, "loop.h265")]);
+  // On-demand keyframes: one GOP over the whole loop, smaller bitrate (the loop is longer).
+  const ONDEMAND_SECONDS = "4";
+  const onDemand = ["-f", "lavfi", "-i", `testsrc2=size=1280x720:rate=${FPS}`, "-t", ONDEMAND_SECONDS, "-pix_fmt", "yuv420p", "-bf", "0", "-g", "100000", "-sc_threshold", "0", "-b:v", "1M", "-maxrate", "1M", "-bufsize", "500k"];
+  ffmpeg([...onDemand, "-c:v", "libx264", "-profile:v", "high", "-preset", "veryfast", "-tune", "zerolatency", "-x264-params", "aud=1:repeat-headers=1:keyint=infinite:scenecut=0", "-f", "h264", join(ASSETS, "loop-ondemand.h264")]);
+  ffmpeg([...onDemand, "-c:v", "libx265", "-preset", "veryfast", "-tune", "zerolatency", "-x265-params", "aud=1:repeat-headers=1:keyint=-1:scenecut=0:log-level=error", "-f", "hevc", join(ASSETS, "loop-ondemand.h265")]);
   const ogg = join(work, "loop.ogg");
   ffmpeg(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-ac", "2", "-t", SECONDS, "-c:a", "libopus", "-b:a", "96k", "-frame_duration", "5", "-application", "lowdelay", "-f", "ogg", ogg]);
   // Drop OpusHead and OpusTags: the GameStream audio stream carries bare Opus packets.
@@ -63,7 +71,7 @@ try {
     at += 2 + packet.length;
   }
   writeFileSync(join(ASSETS, "loop.opus"), records);
-  for (const name of ["loop.h264", "loop.h265", "loop.opus"]) console.error(`${name}: ${Bun.file(join(ASSETS, name)).size} bytes`);
+  for (const name of ["loop.h264", "loop.h265", "loop-ondemand.h264", "loop-ondemand.h265", "loop.opus"]) console.error(`${name}: ${Bun.file(join(ASSETS, name)).size} bytes`);
   console.error(`loop.opus: ${packets.length} packets`);
 } finally {
   rmSync(work, { recursive: true, force: true });

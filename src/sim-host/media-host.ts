@@ -44,6 +44,20 @@ export interface SimMediaOptions {
   flavor?: "sunshine" | "wolf";
   /** Offer HEVC in DESCRIBE (the SimHost sets this from its codec support). */
   hevc?: boolean;
+  /**
+   * Keyframes: "periodic" (default; the loop has an IDR every 0.5 s) or "on-request" (Sunshine's
+   * and Wolf's infinite GOP: an IDR only at the start, on request, and when the 4 s loop wraps).
+   */
+  keyframes?: "periodic" | "on-request";
+  /**
+   * Advertise `x-nv-video[0].refPicInvalidation` (Sunshine does when its encoder can invalidate
+   * reference frames, e.g. NVENC); RFI messages are answered either way (with an IDR).
+   */
+  referenceFrameInvalidation?: boolean;
+  /** Send Sunshine's HDR-mode message (0x010e, HDR off) after the client's Start B. */
+  hdrModeMessage?: boolean;
+  /** Ignore a keyframe request when this returns true (models the unanswered requests seen on a real Sunshine). */
+  ignoreIdrRequest?: () => boolean;
   /** Video FEC percentage. Default 20 (Sunshine). */
   fecPercentage?: number;
   /** Video encryption: "never" (default, Sunshine on a LAN), "supported", or "required". */
@@ -248,6 +262,7 @@ export class SimMediaHost extends EventEmitter<SimMediaHostEvents> {
       lines.push(`a=x-ss-general.encryptionSupported:${0x01 | 0x04 | (videoEnc !== "never" ? 0x02 : 0)}`);
       lines.push(`a=x-ss-general.encryptionRequested:${0x01 | (videoEnc === "required" ? 0x02 : 0)}`);
     }
+    if (sunshine && this.#options.referenceFrameInvalidation) lines.push("a=x-nv-video[0].refPicInvalidation:1");
     if (this.#options.hevc) lines.push("sprop-parameter-sets=AAAAAU");
     // The audio sender lays out its Opus multistream packets by the same list (streamOpusLayout).
     for (const params of describedSurroundParams(launch.surroundParams)) lines.push(`a=fmtp:97 surround-params=${params}`);
@@ -272,6 +287,8 @@ export class SimMediaHost extends EventEmitter<SimMediaHostEvents> {
       bitrateKbps: config.bitrateKbps,
       ...(this.#options.livePattern ? { livePattern: true } : {}),
       ...(this.#options.ffmpegPath ? { ffmpegPath: this.#options.ffmpegPath } : {}),
+      ...(this.#options.keyframes ? { keyframes: this.#options.keyframes } : {}),
+      ...(this.#options.ignoreIdrRequest ? { ignoreIdrRequest: this.#options.ignoreIdrRequest } : {}),
     });
     const sunshine = (this.#options.flavor ?? "sunshine") === "sunshine";
     const stream = new SimStreamSession({
@@ -294,6 +311,7 @@ export class SimMediaHost extends EventEmitter<SimMediaHostEvents> {
       firstFrameIndex: sunshine ? 1 : 0,
       pingTimeoutMs: this.#options.pingTimeoutMs ?? 10_000,
       matchBySessionId: sunshine && config.sessionIdV1,
+      hdrModeMessage: sunshine && (this.#options.hdrModeMessage ?? false),
       stats: { video: this.#counters.video, audio: this.#counters.audio, control: this.#counters.control },
     });
     this.#counters.streams++;

@@ -30,6 +30,8 @@ import { Pacer } from "./pacer.ts";
 // work from the binary alone.
 import loopH264Path from "./assets/loop.h264" with { type: "file" };
 import loopH265Path from "./assets/loop.h265" with { type: "file" };
+import loopOnDemandH264Path from "./assets/loop-ondemand.h264" with { type: "file" };
+import loopOnDemandH265Path from "./assets/loop-ondemand.h265" with { type: "file" };
 import loopOpusPath from "./assets/loop.opus" with { type: "file" };
 
 const log = logger("sim-media");
@@ -89,19 +91,27 @@ export interface VideoLoop {
   keyframes: number[];
 }
 
-const videoLoops = new Map<VideoCodec, VideoLoop>();
+/**
+ * Which loop: "periodic" (an IDR every 0.5 s — a property of the asset, handy for real clients
+ * that wait for a keyframe) or "on-request" (one IDR at frame 0 of a 4 s loop: like Sunshine's
+ * infinite GOP, a keyframe comes only when asked, or when the loop wraps).
+ */
+export type LoopKeyframes = "periodic" | "on-request";
+
+const videoLoops = new Map<string, VideoLoop>();
 
 /** The committed loop for `codec`, split into access units on first use. */
-export function loadVideoLoop(codec: VideoCodec): VideoLoop {
-  const cached = videoLoops.get(codec);
+export function loadVideoLoop(codec: VideoCodec, keyframes: LoopKeyframes = "periodic"): VideoLoop {
+  const cached = videoLoops.get(`${codec}/${keyframes}`);
   if (cached) return cached;
   if (codec === "av1") throw new SimMediaError("the simulated host has no AV1 loop");
-  const stream = new Uint8Array(readFileSync(codec === "hevc" ? loopH265Path : loopH264Path));
+  const file = keyframes === "on-request" ? (codec === "hevc" ? loopOnDemandH265Path : loopOnDemandH264Path) : codec === "hevc" ? loopH265Path : loopH264Path;
+  const stream = new Uint8Array(readFileSync(file));
   const accessUnits = splitAccessUnits(codec, stream).map((au) => withoutSei(codec, au));
-  const keyframes = accessUnits.flatMap((au, i) => (isIdrAccessUnit(codec, au) ? [i] : []));
-  if (accessUnits.length === 0 || keyframes[0] !== 0) throw new SimMediaError(`loop for ${codec} does not start with an IDR`);
-  const loop = { codec, accessUnits, keyframes };
-  videoLoops.set(codec, loop);
+  const keyframeIndices = accessUnits.flatMap((au, i) => (isIdrAccessUnit(codec, au) ? [i] : []));
+  if (accessUnits.length === 0 || keyframeIndices[0] !== 0) throw new SimMediaError(`loop for ${codec} does not start with an IDR`);
+  const loop = { codec, accessUnits, keyframes: keyframeIndices };
+  videoLoops.set(`${codec}/${keyframes}`, loop);
   return loop;
 }
 
@@ -259,6 +269,12 @@ export class OpusLoop {
 export interface LoopVideoSourceOptions {
   codec: VideoCodec;
   fps: number;
+  keyframes?: LoopKeyframes;
+  /**
+   * Models a host that sometimes does not answer a keyframe request (seen with a real Sunshine:
+   * about 1 join in 5 waited for the client's retry): returns true for a request to ignore.
+   */
+  ignoreIdrRequest?: () => boolean;
 }
 
 export class LoopVideoSource extends EventEmitter<VideoSourceEvents> implements VideoSource {
@@ -266,14 +282,18 @@ export class LoopVideoSource extends EventEmitter<VideoSourceEvents> implements 
   readonly #loop: VideoLoop;
   readonly #fps: number;
   readonly #pacer: Pacer;
+  readonly #ignoreIdrRequest: (() => boolean) | undefined;
   #position = 0;
   #pendingIdr: SimIdrReason | undefined = "start";
   #closed = false;
+  /** Requests dropped by `ignoreIdrRequest`. */
+  ignoredIdrRequests = 0;
 
   constructor(options: LoopVideoSourceOptions) {
     super();
     this.codec = options.codec;
-    this.#loop = loadVideoLoop(options.codec);
+    this.#loop = loadVideoLoop(options.codec, options.keyframes);
+    this.#ignoreIdrRequest = options.ignoreIdrRequest;
     this.#fps = options.fps > 0 ? options.fps : 60;
     this.#pacer = new Pacer({ intervalMs: 1000 / this.#fps, tick: (n) => this.#emitFrame(n) });
   }
@@ -283,8 +303,14 @@ export class LoopVideoSource extends EventEmitter<VideoSourceEvents> implements 
   }
 
   requestIdr(reason: SimIdrReason): void {
-    // Before the first frame the stream starts on an IDR anyway.
-    if (this.#pendingIdr === undefined) this.#pendingIdr = reason;
+    // Like Sunshine's one-slot IDR event: requests before the next frame collapse into one, and
+    // before the first frame the stream starts on an IDR anyway.
+    if (this.#pendingIdr !== undefined) return;
+    if (this.#ignoreIdrRequest?.()) {
+      this.ignoredIdrRequests++;
+      return;
+    }
+    this.#pendingIdr = reason;
   }
 
   close(): void {
@@ -480,6 +506,9 @@ export interface VideoSourceOptions {
   /** Use a live ffmpeg test pattern (H.264 only) instead of the committed loop. */
   livePattern?: boolean;
   ffmpegPath?: string;
+  /** Which committed loop (default "periodic"). */
+  keyframes?: LoopKeyframes;
+  ignoreIdrRequest?: () => boolean;
 }
 
 /** The loop, or the live pattern when asked for, ffmpeg is usable and the codec is H.264. */
@@ -493,5 +522,10 @@ export function createVideoSource(options: VideoSourceOptions): VideoSource {
       return new LivePatternSource(options);
     }
   }
-  return new LoopVideoSource({ codec: options.codec, fps: options.fps });
+  return new LoopVideoSource({
+    codec: options.codec,
+    fps: options.fps,
+    ...(options.keyframes ? { keyframes: options.keyframes } : {}),
+    ...(options.ignoreIdrRequest ? { ignoreIdrRequest: options.ignoreIdrRequest } : {}),
+  });
 }

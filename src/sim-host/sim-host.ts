@@ -41,7 +41,43 @@ export interface SimApp extends App {
   boxArt: Uint8Array;
 }
 
+/**
+ * Which real host the simulation follows (docs/hosts.md). Unset: the historical mix the tests grew
+ * up with (H.264 only, plain RTSP, Sunshine-style control, periodic loop keyframes).
+ * - "sunshine": encrypted RTSP for corever ≥ 1, control V2, mandatory video encryption, ping
+ *   payload / connect data, frames from 1, H.264 + HEVC advertised, RFI advertised (answered with
+ *   an IDR like a software encoder), HDR-mode message after Start B, keyframes only on request
+ *   (one-slot request latch) and — as observed on a real Sunshine — one request in four unanswered.
+ * - "wolf": plain RTSP, legacy control IVs, no session ids, frames from 0, H.264 + HEVC,
+ *   keyframes only on request, every request answered.
+ */
+export type SimHostFlavor = "sunshine" | "wolf";
+
+/** The options a flavour implies; explicit options win. */
+export function flavorDefaults(flavor: SimHostFlavor): Pick<SimHostOptions, "codecModeSupport" | "encryptedRtsp" | "appVersion"> & { media: NonNullable<Exclude<SimHostOptions["media"], false>> } {
+  if (flavor === "wolf") {
+    return { appVersion: "7.1.431.-1", codecModeSupport: SCM.H264 | SCM.HEVC, encryptedRtsp: false, media: { flavor: "wolf", keyframes: "on-request" } };
+  }
+  let requests = 0;
+  return {
+    appVersion: "7.1.431.-1",
+    codecModeSupport: SCM.H264 | SCM.HEVC,
+    encryptedRtsp: true,
+    media: {
+      flavor: "sunshine",
+      keyframes: "on-request",
+      videoEncryption: "required",
+      referenceFrameInvalidation: true,
+      hdrModeMessage: true,
+      // Deterministic: the 2nd, 6th, 10th… request goes unanswered.
+      ignoreIdrRequest: () => ++requests % 4 === 2,
+    },
+  };
+}
+
 export interface SimHostOptions {
+  /** Follow a real host's behaviour (see SimHostFlavor); other options override its defaults. */
+  flavor?: SimHostFlavor;
   /** Plain-HTTP port; 0 (default) = any free port. */
   httpPort?: number;
   /** HTTPS port; 0 (default) = any free port. */
@@ -127,8 +163,12 @@ export class SimHost extends EventEmitter<SimHostEvents> {
   #sessionCounter = 0;
   #closed = false;
 
-  constructor(options: SimHostOptions = {}) {
+  constructor(given: SimHostOptions = {}) {
     super();
+    const preset = given.flavor ? flavorDefaults(given.flavor) : undefined;
+    const options: SimHostOptions = preset
+      ? { ...preset, ...given, media: given.media === false ? false : { ...preset.media, ...(given.media ?? {}) } }
+      : given;
     if (options.pin !== undefined && !/^\d{4}$/.test(options.pin)) throw new RangeError("the PIN must be exactly four digits");
     this.#options = options;
     this.identity = options.identity ?? createSelfSignedIdentity({ subject: { CN: "Sunshine Gamestream Host" }, serialHex: "00" });

@@ -14,7 +14,7 @@
 import { EventEmitter } from "node:events";
 import { logger } from "../core/log.ts";
 import { AudioCipher } from "../moonlight/audio/audio-packet.ts";
-import { TerminationCode, type ControlMessage } from "../moonlight/control/control-messages.ts";
+import { TerminationCode, type ControlMessage, type HdrMetadata } from "../moonlight/control/control-messages.ts";
 import type { EnetPeer } from "../moonlight/control/enet/peer.ts";
 import { VideoCipher } from "../moonlight/video/video-crypto.ts";
 import { AudioSender, type SimAudioStats } from "./audio-sender.ts";
@@ -26,6 +26,21 @@ import type { SimPing, SimUdpPort } from "./udp-port.ts";
 import { VideoSender, type SimVideoStats } from "./video-sender.ts";
 
 const log = logger("sim-stream");
+
+/** Sunshine sends HDR off with all-zero metadata: a 27-byte payload of zeros (fixtures/sunshine-h264-encrypted). */
+const NO_HDR_METADATA: HdrMetadata = {
+  displayPrimaries: [
+    { x: 0, y: 0 },
+    { x: 0, y: 0 },
+    { x: 0, y: 0 },
+  ],
+  whitePoint: { x: 0, y: 0 },
+  maxDisplayLuminance: 0,
+  minDisplayLuminance: 0,
+  maxContentLightLevel: 0,
+  maxFrameAverageLightLevel: 0,
+  maxFullFrameLuminance: 0,
+};
 
 export type StreamEndReason =
   /** endSession() / /cancel: a termination message was sent. */
@@ -56,6 +71,8 @@ export interface StreamSessionOptions {
    * host sent the X-SS headers); otherwise by IP address.
    */
   matchBySessionId: boolean;
+  /** Tell the client the HDR mode (off) after its Start B, as Sunshine does. */
+  hdrModeMessage?: boolean;
   stats: { video: SimVideoStats; audio: SimAudioStats; control: SimControlStats };
 }
 
@@ -76,6 +93,7 @@ export class SimStreamSession extends EventEmitter<StreamSessionEvents> {
   readonly #stats: StreamSessionOptions["stats"];
   readonly #pingTimeoutMs: number;
   readonly #matchBySessionId: boolean;
+  readonly #hdrModeMessage: boolean;
   readonly #createdAt = performance.now();
   readonly #watchdog: ReturnType<typeof setInterval>;
   #control: SimControlConnection | undefined;
@@ -90,6 +108,7 @@ export class SimStreamSession extends EventEmitter<StreamSessionEvents> {
     this.#stats = options.stats;
     this.#pingTimeoutMs = options.pingTimeoutMs;
     this.#matchBySessionId = options.matchBySessionId;
+    this.#hdrModeMessage = options.hdrModeMessage ?? false;
     const { config, launch } = options;
     this.video = new VideoSender({
       port: options.videoPort,
@@ -144,8 +163,10 @@ export class SimStreamSession extends EventEmitter<StreamSessionEvents> {
       if (this.video.started) this.video.requestIdr("request");
     });
     connection.on("idrRequest", () => this.video.requestIdr("request"));
-    // No RFI support is advertised; a client that reports lost frames anyway gets a keyframe.
+    // Sunshine hands an RFI range to its encoder; an encoder that cannot invalidate references
+    // (any software one, and this loop) answers with an IDR (video.cpp invalidate_ref_frames).
     connection.on("invalidateReferenceFrames", () => this.video.requestIdr("rfi"));
+    if (this.#hdrModeMessage) connection.on("startB", () => connection.send({ kind: "hdrMode", enabled: false, metadata: NO_HDR_METADATA }));
     connection.on("input", (event) => this.#emitSafely("input", event));
     connection.on("disconnect", () => this.end("client-disconnected"));
     log.debug(`stream ${this.id}: control stream attached (${connection.ivScheme} IVs)`);

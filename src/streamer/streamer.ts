@@ -85,6 +85,8 @@ export interface StreamerSnapshot {
     frames_fanned_out: number;
     keyframes_requested: number;
     keyframe_requests_sent: number;
+    /** Set while a viewer has no picture yet: for how long, how often we asked, and why it waits. */
+    keyframe_wait: { waiting_ms: number; requests_sent: number; reason: string } | null;
     reconnects: number;
     input_forwarded: number;
     input_merged: number;
@@ -340,6 +342,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
         frames_fanned_out: this.#fanout.framesFannedOut,
         keyframes_requested: this.#keyframes.asked,
         keyframe_requests_sent: this.#keyframes.sent,
+        keyframe_wait: this.#keyframes.waitState() ?? null,
         reconnects: this.#reconnects,
         input_forwarded: this.#mixer.stats.forwarded,
         input_merged: this.#mixer.stats.merged,
@@ -448,7 +451,9 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     }
     if (this.#tap && this.#info) this.#tap.video(frame, this.#info.codec);
     if (frame.isIdr) this.#externalWaiting = false;
-    if (this.#fanout.writeVideo(frame.data, frame.isIdr, frame.arrivalUs) && frame.isIdr) this.#keyframes.keyframeArrived();
+    const written = this.#fanout.writeVideo(frame.data, frame.isIdr, frame.arrivalUs);
+    // With only WebSocket viewers nothing is written here, yet their keyframe has arrived (the tap).
+    if (frame.isIdr && (written || this.#viewers.size === 0)) this.#keyframes.keyframeArrived();
   }
 
   /** The H.264 profile-level-id viewers are offered, from the stream's own SPS. */

@@ -41,4 +41,21 @@ describe("KeyframeRequester", () => {
     await Bun.sleep(120);
     expect(sent).toBe(1);
   });
+  test("while a viewer waits, the stats say for how long, how often we asked and why; nothing once served", async () => {
+    let waiting = true;
+    const requester = new KeyframeRequester({ send: () => {}, isWaiting: () => waiting });
+    expect(requester.waitState()).toBeUndefined();
+    requester.request();
+    expect(requester.waitState()).toMatchObject({ requests_sent: 1, reason: "asked the host for a keyframe; waiting for it" });
+    // The default re-ask comes within 0.2 s, not after a second: an unanswered request is not waited out.
+    await Bun.sleep(400);
+    const state = requester.waitState()!;
+    expect(state.requests_sent).toBeGreaterThanOrEqual(2);
+    expect(state.waiting_ms).toBeGreaterThanOrEqual(350);
+    expect(state.reason).toContain("did not answer");
+    waiting = false;
+    requester.keyframeArrived();
+    expect(requester.waitState()).toBeUndefined();
+    requester.close();
+  });
 });

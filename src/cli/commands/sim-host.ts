@@ -5,7 +5,7 @@
  */
 import { UsageError } from "../../core/errors.ts";
 import { logger } from "../../core/log.ts";
-import { SimHost } from "../../sim-host/sim-host.ts";
+import { SimHost, type SimHostFlavor } from "../../sim-host/sim-host.ts";
 import type { Register } from "../command.ts";
 
 const log = logger("sim-host");
@@ -25,15 +25,18 @@ export const registerSimHost: Register = (cli, bind) => {
     .option("--pin <pin>", "Accept this PIN at once; without it, pairing waits for a POST /pin/ like Wolf")
     .option("--hostname <name>", "Host name to advertise", { default: "mlstream-sim" })
     .option("--address <ip>", "127.0.0.1 (default) or ::1")
+    .option("--flavor <host>", "Behave like 'sunshine' (encrypted RTSP/video, H.264+HEVC, keyframes on request) or 'wolf'; docs/hosts.md")
     .action(
-      bind(async (ctx, options: { port?: string | number; httpsPort?: string | number; pin?: string | number; hostname: string; address?: string }) => {
+      bind(async (ctx, options: { port?: string | number; httpsPort?: string | number; pin?: string | number; hostname: string; address?: string; flavor?: string }) => {
         const httpPort = port(options.port, "--port", 47989);
         const httpsPort = port(options.httpsPort, "--https-port", httpPort === 0 ? 0 : httpPort - 5);
         const pin = options.pin === undefined ? undefined : String(options.pin).padStart(4, "0");
         if (pin !== undefined && !/^\d{4}$/.test(pin)) throw new UsageError("--pin must be four digits");
         const address = options.address ?? "127.0.0.1";
         if (address !== "127.0.0.1" && address !== "::1") throw new UsageError("--address must be 127.0.0.1 or ::1 (the sim host never listens off this machine)");
-        const host = new SimHost({ httpPort, httpsPort, hostname: options.hostname, bindAddress: address, ...(pin !== undefined ? { pin } : {}) });
+        const flavor = options.flavor;
+        if (flavor !== undefined && flavor !== "sunshine" && flavor !== "wolf") throw new UsageError("--flavor must be 'sunshine' or 'wolf'");
+        const host = new SimHost({ ...(flavor ? { flavor: flavor as SimHostFlavor } : {}), httpPort, httpsPort, hostname: options.hostname, bindAddress: address, ...(pin !== undefined ? { pin } : {}) });
         const ports = await host.start();
         host.on("pinRequested", ({ deviceName }) => log.info(`pairing request from '${deviceName}': POST {"pin":"NNNN"} to http://${address}:${ports.httpPort}/pin/`));
         host.on("paired", () => log.info("a client paired"));
@@ -47,6 +50,7 @@ export const registerSimHost: Register = (cli, bind) => {
           rtsp_port: host.state.rtspPort,
           ...(media ? { video_port: media.video, audio_port: media.audio, control_port: media.control } : {}),
           hostname: host.hostname,
+          ...(flavor ? { flavor } : {}),
           uniqueid: host.uniqueId,
         };
         if (ctx.json) process.stdout.write(`${JSON.stringify(summary)}\n`);

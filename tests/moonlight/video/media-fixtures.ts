@@ -67,7 +67,7 @@ export function loadMediaFixture(name: string): MediaFixture {
   const video = hostToClient(keys.server_ports.video, keys.client_ports.video);
   const audio = hostToClient(keys.server_ports.audio, keys.client_ports.audio);
 
-  const videoFile = keys.negotiated.codec === "h265" ? "video.h265" : "video.h264";
+  const videoFile = keys.negotiated.codec === "h265" || keys.negotiated.codec === "hevc" ? "video.h265" : "video.h264";
   const videoBytes = new Uint8Array(readFileSync(path.join(dir, videoFile)));
   const expectedFrames = readCsv(path.join(dir, "video-frames.csv")).map((r) => {
     const offset = Number(r.offset);
