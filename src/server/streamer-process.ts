@@ -139,7 +139,14 @@ export class StreamerProcess extends EventEmitter<StreamerProcessEvents> {
       const child = this.#child;
       if (child) {
         this.#send({ t: "stop", quitApp: options.quitApp ?? false });
-        const exited = await Promise.race([child.exited.then(() => true), Bun.sleep(options.graceMs ?? 10_000).then(() => false)]);
+        // A timer cleared on exit, not Bun.sleep: a pending sleep would hold `serve` open for the
+        // whole grace period after the child is long gone.
+        let grace: ReturnType<typeof setTimeout> | undefined;
+        const exited = await Promise.race([
+          child.exited.then(() => true),
+          new Promise<boolean>((resolve) => (grace = setTimeout(() => resolve(false), options.graceMs ?? 10_000))),
+        ]);
+        clearTimeout(grace);
         if (!exited) {
           log.warn(`${this.id}: child did not stop in time; killing it`);
           child.kill("SIGKILL");

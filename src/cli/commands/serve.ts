@@ -26,6 +26,8 @@ import { VERSION } from "../version.ts";
 import { DEMO_STREAMER_ID, startDemo, type Demo } from "./demo.ts";
 
 const log = logger("serve");
+/** How long a streamer child may take to stop when `serve` does; what remains of the second goes to viewers' close frames. */
+const SHUTDOWN_GRACE_MS = 600;
 
 export class AddressInUseError extends Error {
   override name = "AddressInUseError";
@@ -155,8 +157,11 @@ async function serveLocked(ctx: CliContext, demoMode: boolean): Promise<void> {
   } finally {
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);
+    // Within a second of the signal (a container runtime's stop timeout is not much longer): the
+    // children are told to stop without quitting the app, so the host session stays resumable, and
+    // one that is still lingering for the host's ACK after the grace is killed.
+    await supervisor.shutdown({ graceMs: SHUTDOWN_GRACE_MS });
     await demo?.close();
-    await supervisor.shutdown();
     // The shutdown told every viewer why (an `end` message and close code 4004); let those close
     // frames reach them before the remaining connections are cut.
     await Bun.sleep(250);
