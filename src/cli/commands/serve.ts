@@ -19,6 +19,7 @@ import { createApp } from "../../server/app.ts";
 import { createMetrics } from "../../server/metrics.ts";
 import { StreamerSupervisor } from "../../server/streamer-supervisor.ts";
 import type { Register } from "../command.ts";
+import { invocation } from "../invocation.ts";
 import { Progress } from "../progress.ts";
 import type { CliContext } from "../context.ts";
 import { EXIT_ADDRESS_IN_USE, EXIT_DATA_DIR_LOCKED } from "../exit-codes.ts";
@@ -149,7 +150,7 @@ async function serveLocked(ctx: CliContext, demoMode: boolean): Promise<void> {
       else {
         process.stdout.write(`${viewerUrl}\n`);
         const server_ = url === "http://127.0.0.1:8080/" ? "" : ` --server ${url.replace(/\/$/, "")}`;
-        process.stderr.write(`open ${viewerUrl} in a browser, or watch from a terminal: mlstream join ${DEMO_STREAMER_ID}${server_}  (Ctrl-C stops the demo)\n`);
+        process.stderr.write(`open ${viewerUrl} in a browser, or watch from a terminal: ${invocation()} join ${DEMO_STREAMER_ID}${server_}  (Ctrl-C stops the demo)\n`);
       }
     } else if (ctx.json) process.stdout.write(`${JSON.stringify({ url, port: server.port })}\n`);
     if (!stopping) await new Promise<void>((resolve) => (wake = resolve));
