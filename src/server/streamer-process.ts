@@ -219,7 +219,8 @@ export class StreamerProcess extends EventEmitter<StreamerProcessEvents> {
     if (this.#stopping || this.#ended) return;
     if (code === 0) return this.#end(this.#detail ?? "stopped", false);
     if (code === EXIT_PERMANENT_FAILURE) {
-      this.#setStatus("failed", this.#detail);
+      // The child's reason reads "failed: why"; the status already says failed.
+      this.#setStatus("failed", this.#detail?.replace(/^failed: /, ""));
       return this.#end(this.#detail ?? "failed", true);
     }
     const delay = this.#backoff.next();
