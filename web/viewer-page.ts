@@ -40,9 +40,18 @@ export function startViewer(root: HTMLElement, base: URL, streamerId: string): P
         retry.remove();
         resolve();
       };
+      // No such streamer (a mistyped or stale link): say so in words, with a way back, and keep
+      // polling in case it is created under this id.
+      const notFound = h(
+        "div",
+        { className: "not-found" },
+        h("p", null, `There is no stream called “${streamerId}” on this server. It may have been stopped, or the link may be mistyped.`),
+        h("a", { href: new URL("#/streamers", base).href }, "See the streams on this server"),
+      );
       const poll = async () => {
         try {
           const streamer = await api.streamer(streamerId);
+          notFound.remove();
           if (streamer.status === "live" || streamer.status === "starting") {
             retry.remove();
             resolve();
@@ -53,6 +62,7 @@ export function startViewer(root: HTMLElement, base: URL, streamerId: string): P
             document.body.append(retry);
             return;
           }
+          if (error instanceof ApiError && error.status === 404 && !notFound.isConnected) document.body.append(notFound);
         }
         setTimeout(() => void poll(), POLL_MS);
       };

@@ -164,7 +164,10 @@ export class ApiClient {
           ? `the server at ${this.server} refused ${this.#token ? "the token" : "a request without a token"} (401): set MLSTREAM_TOKEN or client.token`
           : kind === "forbidden"
             ? `the server at ${this.server} refused this token (403): ${message ?? "it may only join streams"}`
-            : (message ?? `${method} ${path}: HTTP ${response.status}`);
+            : response.status === 404 && (error === undefined || error === "not_found")
+              ? // No route, rather than no such streamer or host: most often a server under a base path.
+                `the server at ${this.server} answered 404 for ${path} (no mlstream API there): if it runs under a base path, include it in --server, e.g. ${this.server}/mlstream`
+              : (message ?? `${method} ${path}: HTTP ${response.status}`);
       throw new ApiError(kind, response.status, error ?? `http_${response.status}`, detail);
     }
     if (parsed === undefined && text) throw new ApiError("server", response.status, "bad_response", `${method} ${path}: the server answered something that is not JSON (is ${this.server} an mlstream server?)`);

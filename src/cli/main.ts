@@ -34,7 +34,18 @@ function buildCli(bind: Bind): CAC {
     .option("-v, --version", "Print the version");
   for (const register of COMMANDS) register(cli, bind);
   // Commands whose name starts with "__" are internal (child-process modes): keep them out of help.
-  cli.help((sections) => sections.map((section) => ({ ...section, body: section.body.split("\n").filter((line) => !line.includes(" __")).join("\n") })));
+  // cac shows a `--no-x` flag's implied `x: true` as "(default: true)", which reads as if the flag
+  // itself were on: drop it.
+  cli.help((sections) =>
+    sections.map((section) => ({
+      ...section,
+      body: section.body
+        .split("\n")
+        .filter((line) => !line.includes(" __"))
+        .map((line) => (/^\s*--no-/.test(line) ? line.replace(/\s*\(default: true\)/, "") : line))
+        .join("\n"),
+    })),
+  );
   return cli;
 }
 

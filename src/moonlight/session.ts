@@ -426,7 +426,7 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
       hdr: settings.hdr ?? false,
     };
     if (serverInfo.busy && serverInfo.currentGame !== 0 && serverInfo.currentGame !== appId) {
-      if (this.#options.whenBusy !== "quit") throw new HostBusyError(`the host is running another app (${serverInfo.currentGame})`);
+      if (this.#options.whenBusy !== "quit") throw new HostBusyError(`the host is running another app, ${await this.#appName(serverInfo.currentGame, signal)}: quit it on the host (or stop the streamer that started it with --quit) first`);
       log.info(`quitting app ${serverInfo.currentGame} on the host first`);
       await client.cancel(signal);
     } else if (serverInfo.busy && serverInfo.currentGame === appId) {
@@ -435,6 +435,17 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
     }
     const result = await client.launch(launch, signal);
     return { sessionUrl: result.sessionUrl, resumed: false };
+  }
+
+  /** `"Desktop" (id 1093255277)`, or just the id when the host will not list its apps. */
+  async #appName(appId: number, signal?: AbortSignal): Promise<string> {
+    try {
+      const app = (await this.#options.client.appList(signal ? { signal } : {})).find((a) => a.id === appId);
+      if (app) return `"${app.title}" (id ${appId})`;
+    } catch (error) {
+      log.debug(`could not list the host's apps: ${(error as Error).message}`);
+    }
+    return `app id ${appId}`;
   }
 
   #wireControl(control: ControlStream): void {

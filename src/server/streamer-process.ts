@@ -139,7 +139,14 @@ export class StreamerProcess extends EventEmitter<StreamerProcessEvents> {
       const child = this.#child;
       if (child) {
         this.#send({ t: "stop", quitApp: options.quitApp ?? false });
-        const exited = await Promise.race([child.exited.then(() => true), Bun.sleep(options.graceMs ?? 10_000).then(() => false)]);
+        // A timer cleared on exit, not Bun.sleep: a pending sleep would hold `serve` open for the
+        // whole grace period after the child is long gone.
+        let grace: ReturnType<typeof setTimeout> | undefined;
+        const exited = await Promise.race([
+          child.exited.then(() => true),
+          new Promise<boolean>((resolve) => (grace = setTimeout(() => resolve(false), options.graceMs ?? 10_000))),
+        ]);
+        clearTimeout(grace);
         if (!exited) {
           log.warn(`${this.id}: child did not stop in time; killing it`);
           child.kill("SIGKILL");
@@ -212,7 +219,8 @@ export class StreamerProcess extends EventEmitter<StreamerProcessEvents> {
     if (this.#stopping || this.#ended) return;
     if (code === 0) return this.#end(this.#detail ?? "stopped", false);
     if (code === EXIT_PERMANENT_FAILURE) {
-      this.#setStatus("failed", this.#detail);
+      // The child's reason reads "failed: why"; the status already says failed.
+      this.#setStatus("failed", this.#detail?.replace(/^failed: /, ""));
       return this.#end(this.#detail ?? "failed", true);
     }
     const delay = this.#backoff.next();

@@ -369,9 +369,9 @@ export class StreamerSupervisor {
   }
 
   /** Stops every child (the streamers stay in the store and come back with the next `serve`). */
-  async shutdown(): Promise<void> {
+  async shutdown(options: { graceMs?: number } = {}): Promise<void> {
     this.#shuttingDown = true;
-    await Promise.all([...this.#streamers.values()].map((entry) => entry.process.stop({ graceMs: 5000 })));
+    await Promise.all([...this.#streamers.values()].map((entry) => entry.process.stop({ graceMs: options.graceMs ?? 5000 })));
   }
 
   statusCounts(): Record<StreamerStatus, number> {

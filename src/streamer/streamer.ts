@@ -222,6 +222,8 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     this.#liveness.unwatch(id);
     this.#mixer.removeViewer(id);
     this.emit("viewerLeft", id, reason);
+    // As for WebRTC viewers: an operator reading the log sees who came and went on either transport.
+    log.info(`${this.id}: viewer ${id} left over WebSocket (${reason}); ${this.viewerCount} remain`);
     this.#armIdleTimer();
   }
 

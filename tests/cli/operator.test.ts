@@ -4,25 +4,13 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { cleanEnv, cliCommand, REPO_ROOT, runCli, tempDir } from "../support/cli.ts";
+import { cleanEnv, cliCommand, firstLine, REPO_ROOT, runCli, tempDir } from "../support/cli.ts";
 
 const home = tempDir();
 const env = { XDG_CONFIG_HOME: join(home.path, "config"), XDG_DATA_HOME: join(home.path, "data") };
 let sim: ReturnType<typeof Bun.spawn> | undefined;
 let serve: ReturnType<typeof Bun.spawn> | undefined;
 let server = "";
-
-async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
-  const reader = stream.getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  return text.split("\n")[0]!;
-}
 
 function spawnCli(args: string[], extraEnv: Record<string, string> = {}) {
   return Bun.spawn(cliCommand(args), { cwd: REPO_ROOT, env: cleanEnv({ ...env, ...extraEnv }), stdout: "pipe", stderr: "pipe" });

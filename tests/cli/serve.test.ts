@@ -3,23 +3,11 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { EXIT_ADDRESS_IN_USE, EXIT_DATA_DIR_LOCKED } from "../../src/cli/exit-codes.ts";
 import { PID_FILE } from "../../src/core/data-dir-lock.ts";
-import { cleanEnv, cliCommand, REPO_ROOT, runCli, tempDir } from "../support/cli.ts";
+import { cleanEnv, cliCommand, firstLine, REPO_ROOT, runCli, tempDir } from "../support/cli.ts";
 
 const home = tempDir();
 afterAll(() => home.cleanup());
 const env = { XDG_CONFIG_HOME: join(home.path, "config"), XDG_DATA_HOME: join(home.path, "data") };
-
-async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
-  const reader = stream.getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  return text.split("\n")[0]!;
-}
 
 /** A serve in its own data dir; resolves with its first stdout line (the JSON with url and port). */
 async function spawnServe(dataDir: string, args: string[] = []) {

@@ -4,7 +4,7 @@
  * decoded by ffmpeg (libopus and its native decoder) from an Ogg file with a channel-mapping-family-1
  * OpusHead.
  */
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -284,7 +284,8 @@ const decoders = ["libopus", "opus"].filter(hasFfmpegDecoder);
 
 describe.skipIf(decoders.length === 0)("ffmpeg decodes the multistream packets", () => {
   const dir = mkdtempSync(join(tmpdir(), "mlstream-opus-ms-"));
-  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  // bun test does not run process "exit" handlers: a hook removes the files, as every test must.
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   for (const duration of [5, 10]) {
     for (const spec of LAYOUTS) {

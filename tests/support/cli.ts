@@ -42,6 +42,19 @@ export function cliCommand(args: string[], binary?: string): string[] {
   return binary ? [binary, ...args] : [process.execPath, SOURCE_ENTRY, ...args];
 }
 
+/** The first line a process prints on the stream (e.g. `serve --json`'s URL), leaving the rest unread. */
+export async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
+  const reader = stream.getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  return text.split("\n")[0]!;
+}
+
 export async function runCli(args: string[], options: CliRunOptions = {}): Promise<CliResult> {
   const proc = Bun.spawn(cliCommand(args, options.binary), {
     cwd: options.cwd ?? REPO_ROOT,

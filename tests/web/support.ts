@@ -4,7 +4,7 @@
  * checks run on what a page shows.
  */
 import { expect } from "bun:test";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { cleanEnv, cliCommand, REPO_ROOT, tempDir } from "../support/cli.ts";
@@ -75,14 +75,32 @@ export async function startServe(options: ServeOptions = {}): Promise<Serve> {
   };
 }
 
+export const CHROMIUM = "/usr/bin/chromium";
+
+/** The browser tests' prerequisite is missing: say which package, not a spawn error. */
+export class ChromiumMissingError extends Error {
+  override name = "ChromiumMissingError";
+  constructor(path: string, why: string) {
+    super(`the browser tests need Debian's Chromium at ${path} (${why}): install it with 'npm run setup-test-deps' or 'apt-get install chromium'`);
+  }
+}
+
 /** Debian's Chromium, headless; playwright gives each launch a fresh profile dir. */
-export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
-  return chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", ...extraArgs],
-    timeout: 20_000,
-  });
+export async function launchChromium(extraArgs: string[] = [], executablePath = CHROMIUM): Promise<Browser> {
+  if (!existsSync(executablePath)) throw new ChromiumMissingError(executablePath, "not found");
+  try {
+    return await chromium.launch({
+      executablePath,
+      headless: true,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", ...extraArgs],
+      timeout: 20_000,
+    });
+  } catch (error) {
+    const message = (error as Error).message;
+    // A path that exists but does not start (not executable, a broken install) is the same remedy.
+    if (/spawn|ENOENT|EACCES/.test(message)) throw new ChromiumMissingError(executablePath, message.split("\n")[0]!);
+    throw error;
+  }
 }
 
 /** JSON over the REST API (with an admin token if given); throws with the body on a non-2xx answer. */

@@ -45,6 +45,11 @@ interface InputCaptures {
 }
 
 const STATS_KEY = "mlstream.stats";
+
+/** A phone or tablet: the user taps rather than clicks. */
+function touchFirst(): boolean {
+  return matchMedia("(hover: none) and (pointer: coarse)").matches;
+}
 /** Seconds without a new decoded frame, while connected, before asking for a keyframe. */
 const STALL_SAMPLES = 3;
 
@@ -84,9 +89,10 @@ export class Player {
     this.canvas = h("canvas", { className: "ws-video", hidden: true });
     // As the <video>: fills the player, the picture letterboxed inside it.
     Object.assign(this.canvas.style, { position: "absolute", inset: "0", width: "100%", height: "100%", objectFit: "contain", background: "#000" });
-    this.#statsBox = h("div", { className: "stats", hidden: localStorage.getItem(STATS_KEY) === "0" });
+    // Off until asked for (its button or Ctrl+Alt+Shift+S): it covers part of the picture.
+    this.#statsBox = h("div", { className: "stats", hidden: localStorage.getItem(STATS_KEY) !== "1" });
     this.#stageBox = h("div", { className: "stage" });
-    this.#unmute = h("button", { className: "unmute", title: "Audio starts muted (browser autoplay rules)", onclick: () => this.unmute() }, "Click to unmute");
+    this.#unmute = h("button", { className: "unmute", title: "Audio starts muted (browser autoplay rules)", onclick: () => this.unmute() }, `${touchFirst() ? "Tap" : "Click"} to unmute`);
     this.#mouseButton = h("button", { title: "Ctrl+Alt+Shift+Z", onclick: () => this.setMouseMode(this.#mouseMode === "absolute" ? "relative" : "absolute") }, "Mouse: absolute");
     this.#bar = h(
       "div",

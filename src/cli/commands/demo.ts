@@ -33,7 +33,8 @@ export async function startDemo(services: { hosts: HostService; supervisor: Stre
   const ports = await sim.start();
   let hostId: string | undefined;
   const close = async () => {
-    await supervisor.remove(DEMO_STREAMER_ID, true).catch(() => {});
+    // The simulated host goes with us: nothing to quit on it.
+    await supervisor.remove(DEMO_STREAMER_ID, false).catch(() => {});
     if (hostId) {
       try {
         hosts.remove(hostId);

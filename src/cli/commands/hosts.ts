@@ -4,12 +4,14 @@
  *   mlstream pair <host> [--pin NNNN] [--identity ID] | mlstream unpair <host>
  *   mlstream apps <host> [--json]
  */
+import { dirname } from "node:path";
 import { formatHostAddress } from "../../moonlight/http/host-address.ts";
 import type { PairingPhase } from "../../moonlight/http/pairing.ts";
 import { UsageError } from "../../core/errors.ts";
 import { describeHost, HostService } from "../../hosts/host-service.ts";
 import { dispatch, type Register } from "../command.ts";
 import type { CliContext } from "../context.ts";
+import { invocation } from "../invocation.ts";
 import { printJson, printTable } from "../output.ts";
 import { Progress } from "../progress.ts";
 
@@ -70,7 +72,10 @@ export const registerHosts: Register = (cli, bind) => {
                 s.pairedIdentities.length > 0 ? "yes" : "no",
                 s.serverInfo ? (s.serverInfo.busy ? `busy (app ${s.serverInfo.currentGame})` : "free") : "offline",
               ]),
-              "no hosts yet: mlstream hosts add <address[:port]>",
+              // `hosts` reads this machine's store, not a server: say which, so that a demo's host
+              // (kept in the demo's own throwaway store) is not expected here.
+              `no hosts in the local store (${dirname(ctx.store.path)}): ${invocation()} hosts add <address[:port]>\n` +
+                `(a serve with another --data-dir, and serve --demo, keep their own store: see their web UI, or '${invocation()} ls' for their streamers)`,
             );
           },
           rm: () => {

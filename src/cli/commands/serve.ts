@@ -21,6 +21,7 @@ import { createMetrics } from "../../server/metrics.ts";
 import { StreamerSupervisor } from "../../server/streamer-supervisor.ts";
 import { loadTls } from "../../server/tls.ts";
 import type { Register } from "../command.ts";
+import { invocation } from "../invocation.ts";
 import { Progress } from "../progress.ts";
 import type { CliContext } from "../context.ts";
 import { EXIT_ADDRESS_IN_USE, EXIT_DATA_DIR_LOCKED } from "../exit-codes.ts";
@@ -28,6 +29,8 @@ import { VERSION } from "../version.ts";
 import { DEMO_STREAMER_ID, startDemo, type Demo } from "./demo.ts";
 
 const log = logger("serve");
+/** How long a streamer child may take to stop when `serve` does; what remains of the second goes to viewers' close frames. */
+const SHUTDOWN_GRACE_MS = 600;
 
 export class AddressInUseError extends Error {
   override name = "AddressInUseError";
@@ -158,7 +161,7 @@ async function serveLocked(ctx: CliContext, config: Config, demoMode: boolean, h
       else {
         process.stdout.write(`${viewerUrl}\n`);
         const server_ = url === "http://127.0.0.1:8080/" ? "" : ` --server ${url.replace(/\/$/, "")}`;
-        process.stderr.write(`open ${viewerUrl} in a browser, or watch from a terminal: mlstream join ${DEMO_STREAMER_ID}${server_}  (Ctrl-C stops the demo)\n`);
+        process.stderr.write(`open ${viewerUrl} in a browser, or watch from a terminal: ${invocation()} join ${DEMO_STREAMER_ID}${server_}  (Ctrl-C stops the demo)\n`);
       }
     } else if (ctx.json) process.stdout.write(`${JSON.stringify({ url, port: server.port })}\n`);
     if (!stopping) await new Promise<void>((resolve) => (wake = resolve));
@@ -166,8 +169,11 @@ async function serveLocked(ctx: CliContext, config: Config, demoMode: boolean, h
   } finally {
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);
+    // Within a second of the signal (a container runtime's stop timeout is not much longer): the
+    // children are told to stop without quitting the app, so the host session stays resumable, and
+    // one that is still lingering for the host's ACK after the grace is killed.
+    await supervisor.shutdown({ graceMs: SHUTDOWN_GRACE_MS });
     await demo?.close();
-    await supervisor.shutdown();
     // The shutdown told every viewer why (an `end` message and close code 4004); let those close
     // frames reach them before the remaining connections are cut.
     await Bun.sleep(250);

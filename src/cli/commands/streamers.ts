@@ -12,6 +12,7 @@ import { ApiClient, ApiError, clientToken, type StreamerView, type ViewerInfo } 
 import { dispatch, type Register } from "../command.ts";
 import type { CliContext } from "../context.ts";
 import { printJson, printTable } from "../output.ts";
+import { invocation } from "../invocation.ts";
 import { Progress } from "../progress.ts";
 
 /** The client for the server named by `--server`, client.server or the default. */
@@ -133,7 +134,7 @@ export const registerStreamers: Register = (cli, bind) => {
           const viewerUrl = client.viewerUrl(view.id);
           progress.done(`streamer '${view.id}' is ${view.status}: ${view.app.title} on ${view.host_id}, ${streamText(view)}`);
           if (ctx.json) printJson({ ...view, viewer_url: viewerUrl });
-          else process.stdout.write(`streamer  ${view.id}\nviewer    ${viewerUrl}\njoin      mlstream join ${view.id}${client.server === "http://127.0.0.1:8080" ? "" : ` --server ${client.server}`}\n`);
+          else process.stdout.write(`streamer  ${view.id}\nviewer    ${viewerUrl}\njoin      ${invocation()} join ${view.id}${client.server === "http://127.0.0.1:8080" ? "" : ` --server ${client.server}`}\n`);
         } catch (error) {
           progress.stop();
           throw error;

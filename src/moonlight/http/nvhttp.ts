@@ -176,7 +176,10 @@ export class NvHttpClient {
       const apps = await this.appList(options.signal ? { signal: options.signal } : {});
       const app = findApp(apps, idOrTitle);
       if (app) return app;
-      if (attempt >= attempts) throw new AppNotFoundError(`no app "${idOrTitle}" on the host (${apps.length} listed)`);
+      if (attempt >= attempts) {
+        const listed = apps.length === 0 ? "it lists none" : `it lists ${apps.map((a) => `"${a.title}" (${a.id})`).join(", ")}`;
+        throw new AppNotFoundError(`no app "${idOrTitle}" on the host: ${listed}`);
+      }
       await Bun.sleep(options.delayMs ?? 1000);
       options.signal?.throwIfAborted();
     }
