@@ -51,6 +51,9 @@ export function createApp({ config, version, services }: AppOptions) {
     // Host header moves (the audit's bypass). The gate compares its reading with the router's.
     systemRouter: false,
     nativeStaticResponse: false,
+    // Elysia's default "normalize" rewrites a body to fit its schema before validating it: a
+    // string where an object belongs becomes {}, unknown keys vanish. A wrong body must be refused.
+    normalize: false,
     handler: { standardHostname: false },
     // Bun's own limit would answer a bare 413 before our gate could say why: the gate refuses a
     // declared length over server.max_body_kb unread, and readJsonBody a chunked body that grows

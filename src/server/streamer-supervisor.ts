@@ -26,6 +26,13 @@ export interface StreamerSpec {
   identityId: string;
   settings: StreamSettings;
   idleTimeoutS: number;
+  /** Where else the stream is published; absent = the server's default (`egress.janus_url`). */
+  egress?: StreamerEgress;
+}
+
+/** `janus: false` publishes nowhere even when the server has a Janus; `{ url }` picks one. */
+export interface StreamerEgress {
+  janus?: { url?: string } | false;
 }
 
 export interface StreamerView {
@@ -40,6 +47,8 @@ export interface StreamerView {
   host_connected: boolean;
   stream: StreamerSnapshot["stream"];
   viewers: ViewerInfo[];
+  /** The SFU the stream is published into, and its health (docs/scale.md). */
+  egress: StreamerSnapshot["egress"];
   counters: StreamerSnapshot["counters"] | null;
   gateway_latency_ms: StreamerSnapshot["gateway_latency_ms"] | null;
   restarts: number;
@@ -87,6 +96,8 @@ export interface SupervisorOptions {
   fallbackAfterMs?: number;
   /** Bound of a WebSocket viewer's send buffer (bytes). */
   wsMaxBufferedBytes?: number;
+  /** The Janus streamers publish into unless they say otherwise (docs/scale.md). */
+  janusUrl?: string;
 }
 
 /**
@@ -481,7 +492,14 @@ export class StreamerSupervisor {
       idleTimeoutMs: spec.idleTimeoutS * 1000,
       ice: this.#options.ice,
       logLevel: this.#options.logLevel,
+      ...(this.#janusUrlOf(spec) ? { janusUrl: this.#janusUrlOf(spec) } : {}),
     };
+  }
+
+  #janusUrlOf(spec: StreamerSpec): string | undefined {
+    const janus = spec.egress?.janus;
+    if (janus === false) return undefined;
+    return janus?.url || this.#options.janusUrl || undefined;
   }
 
   #view(entry: Entry): StreamerView {
@@ -503,6 +521,7 @@ export class StreamerSupervisor {
         return ws ? { ...v, transport: "websocket" as const, stats: { ...ws.stats } } : v;
       }),
       counters: snapshot?.counters ?? null,
+      egress: snapshot?.egress ?? null,
       gateway_latency_ms: snapshot?.gateway_latency_ms ?? null,
       restarts: entry.process.restarts,
       pid: entry.process.pid ?? null,

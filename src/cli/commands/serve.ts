@@ -47,15 +47,17 @@ export const registerServe: Register = (cli, bind) => {
     .option("--port <port>", "Listen port (default 8080; 0 = any free port)")
     .option("--base-path <path>", "Path prefix behind a reverse proxy, e.g. /mlstream")
     .option("--public-url <url>", "The URL people reach this server at (its host is answered, its origin trusted)")
+    .option("--janus-url <url>", "Also publish every streamer into this Janus (its HTTP API, e.g. http://127.0.0.1:8088/janus)")
     .option("--demo", "Also run a simulated host, paired, with a streamer on its test app; prints the viewer URL")
     .example("mlstream serve --demo")
     .action(
-      bind(async (ctx, options: { host?: string; port?: string | number; basePath?: string; publicUrl?: string; demo?: boolean }) => {
+      bind(async (ctx, options: { host?: string; port?: string | number; basePath?: string; publicUrl?: string; janusUrl?: string; demo?: boolean }) => {
         Object.assign(ctx.commandFlags, {
           "server.host": options.host,
           "server.port": options.port,
           "server.base_path": options.basePath,
           "server.public_url": options.publicUrl,
+          "egress.janus_url": options.janusUrl,
         });
         // The demo's host and pairing are made afresh each time: keep them out of the real state.
         const demoDir = options.demo && ctx.options.dataDir === undefined ? mkdtempSync(join(tmpdir(), "mlstream-demo-")) : undefined;
@@ -100,6 +102,7 @@ async function serveLocked(ctx: CliContext, demoMode: boolean): Promise<void> {
     logLevel: config.log.level,
     fallbackAfterMs: config.viewers.fallback_after_ms,
     wsMaxBufferedBytes: config.viewers.ws_max_buffered_kb * 1024,
+    ...(config.egress.janus_url ? { janusUrl: config.egress.janus_url } : {}),
     ice: {
       iceServers: config.webrtc.ice_servers,
       ...(config.webrtc.port_range_begin ? { portRangeBegin: config.webrtc.port_range_begin } : {}),
