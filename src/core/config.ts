@@ -182,6 +182,9 @@ export const SCHEMA = {
     janus_url: stringField("A Janus (its HTTP API, e.g. http://127.0.0.1:8088/janus) every streamer also publishes into, for audiences one machine cannot serve (docs/scale.md).", () => "", (s) =>
       s === "" ? undefined : serverUrlProblem(s),
     ),
+    janus_viewer_url: stringField("Janus's HTTP API as viewers' browsers reach it; set, viewers take their media from Janus and send input to us.", () => "", (s) =>
+      s === "" ? undefined : serverUrlProblem(s),
+    ),
   },
   webrtc: {
     ice_servers: stringListField("STUN/TURN servers: stun:host:port, turn:user:password@host:port[?transport=tcp].", (s) =>

@@ -53,7 +53,7 @@ export interface StreamerOptions {
 export interface ViewerInfo {
   id: string;
   role: "viewer" | "view-only";
-  transport: "webrtc" | "websocket";
+  transport: "webrtc" | "websocket" | "janus";
   connected_at: string;
   state: string;
   /** Not heard from lately (no heartbeat, no input): what it held on the host was released. */

@@ -48,16 +48,18 @@ export const registerServe: Register = (cli, bind) => {
     .option("--base-path <path>", "Path prefix behind a reverse proxy, e.g. /mlstream")
     .option("--public-url <url>", "The URL people reach this server at (its host is answered, its origin trusted)")
     .option("--janus-url <url>", "Also publish every streamer into this Janus (its HTTP API, e.g. http://127.0.0.1:8088/janus)")
+    .option("--janus-viewer-url <url>", "Viewers take their media from Janus at this URL (as their browsers reach it)")
     .option("--demo", "Also run a simulated host, paired, with a streamer on its test app; prints the viewer URL")
     .example("mlstream serve --demo")
     .action(
-      bind(async (ctx, options: { host?: string; port?: string | number; basePath?: string; publicUrl?: string; janusUrl?: string; demo?: boolean }) => {
+      bind(async (ctx, options: { host?: string; port?: string | number; basePath?: string; publicUrl?: string; janusUrl?: string; janusViewerUrl?: string; demo?: boolean }) => {
         Object.assign(ctx.commandFlags, {
           "server.host": options.host,
           "server.port": options.port,
           "server.base_path": options.basePath,
           "server.public_url": options.publicUrl,
           "egress.janus_url": options.janusUrl,
+          "egress.janus_viewer_url": options.janusViewerUrl,
         });
         // The demo's host and pairing are made afresh each time: keep them out of the real state.
         const demoDir = options.demo && ctx.options.dataDir === undefined ? mkdtempSync(join(tmpdir(), "mlstream-demo-")) : undefined;
@@ -103,6 +105,7 @@ async function serveLocked(ctx: CliContext, demoMode: boolean): Promise<void> {
     fallbackAfterMs: config.viewers.fallback_after_ms,
     wsMaxBufferedBytes: config.viewers.ws_max_buffered_kb * 1024,
     ...(config.egress.janus_url ? { janusUrl: config.egress.janus_url } : {}),
+    ...(config.egress.janus_viewer_url ? { janusViewerUrl: config.egress.janus_viewer_url } : {}),
     ice: {
       iceServers: config.webrtc.ice_servers,
       ...(config.webrtc.port_range_begin ? { portRangeBegin: config.webrtc.port_range_begin } : {}),

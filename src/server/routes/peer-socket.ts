@@ -74,7 +74,8 @@ export function peerSocketRoute(options: PeerSocketOptions) {
         });
         peers.set(ws.id, { streamerId, peerId });
         // Sent before the streamer's offer (an IPC round trip away) or the first media frame.
-        send({ type: "hello", peerId, role: viewOnly ? "view-only" : "viewer", transport: transport === "websocket" ? "websocket" : "webrtc", iceServers: ice.browser });
+        const media = supervisor.mediaPathOf(streamerId, peerId);
+        send({ type: "hello", peerId, role: viewOnly ? "view-only" : "viewer", transport: media.transport, ...(media.janus ? { janus: media.janus } : {}), iceServers: ice.browser });
       } catch (error) {
         const mapped = error instanceof HttpError ? error : new HttpError(500, "internal", (error as Error).message);
         send({ type: "error", error: mapped.code, message: mapped.message });
