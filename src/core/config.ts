@@ -180,6 +180,14 @@ export const SCHEMA = {
     fallback_after_ms: intField("With transport auto: move a viewer to the WebSocket transport if WebRTC is not up after this long.", 5000, 500, 120_000),
     ws_max_buffered_kb: intField("A WebSocket viewer's send buffer bound; past it the viewer skips to the next keyframe.", 4096, 64, 262_144),
   },
+  egress: {
+    janus_url: stringField("A Janus (its HTTP API, e.g. http://127.0.0.1:8088/janus) every streamer also publishes into, for audiences one machine cannot serve (docs/scale.md).", () => "", (s) =>
+      s === "" ? undefined : serverUrlProblem(s),
+    ),
+    janus_viewer_url: stringField("Janus's HTTP API as viewers' browsers reach it; set, viewers take their media from Janus and send input to us.", () => "", (s) =>
+      s === "" ? undefined : serverUrlProblem(s),
+    ),
+  },
   webrtc: {
     ice_servers: stringListField("STUN/TURN servers: stun:host:port, turn:user:password@host:port[?transport=tcp].", (s) =>
       /^(stun|stuns|turn|turns):/.test(s) ? undefined : `"${maskCredentials(s)}" is not a stun:/turn: URL`,

@@ -99,3 +99,28 @@ export function serializeNack(senderSsrc: number, mediaSsrc: number, sequences: 
   });
   return packet;
 }
+
+/** Seconds between 1900 (NTP's epoch) and 1970 (Unix's). */
+const NTP_UNIX_OFFSET_S = 2_208_988_800;
+
+/**
+ * Serializes a sender report without report blocks (RFC 3550 §6.4.1), 28 bytes:
+ *   0x80 | 200 | length 6 | SSRC | NTP seconds | NTP fraction | RTP timestamp | packets | octets
+ * An RTP source sends these so that a receiver can map RTP time to wall-clock time and, for Janus's
+ * streaming plugin, learn where to send its keyframe requests.
+ */
+export function serializeSenderReport(ssrc: number, wallClockMs: number, rtpTimestamp: number, packets: number, octets: number): Uint8Array {
+  const packet = new Uint8Array(28);
+  const view = new DataView(packet.buffer);
+  packet[0] = 0x80;
+  packet[1] = PT_SR;
+  view.setUint16(2, 6);
+  view.setUint32(4, ssrc >>> 0);
+  const seconds = Math.floor(wallClockMs / 1000);
+  view.setUint32(8, (seconds + NTP_UNIX_OFFSET_S) >>> 0);
+  view.setUint32(12, Math.floor(((wallClockMs % 1000) / 1000) * 0x1_0000_0000) >>> 0);
+  view.setUint32(16, rtpTimestamp >>> 0);
+  view.setUint32(20, packets >>> 0);
+  view.setUint32(24, octets >>> 0);
+  return packet;
+}

@@ -22,6 +22,13 @@ export interface StreamInfo {
   capabilities: { touch: boolean; pen: boolean; controllers: number };
 }
 
+/** Where a viewer on the "janus" transport takes its media from (docs/scale.md). */
+export interface JanusViewerInfo {
+  /** Janus's HTTP API as the viewer's browser reaches it. */
+  url: string;
+  mountpoint: number;
+}
+
 export type StreamerStatus = "starting" | "live" | "reconnecting" | "stopped" | "failed";
 
 export type ServerSignal =
@@ -29,7 +36,9 @@ export type ServerSignal =
       type: "hello";
       peerId: string;
       role: "viewer" | "view-only";
-      transport: "webrtc" | "websocket";
+      transport: "webrtc" | "websocket" | "janus";
+      /** With transport "janus": media comes from this Janus mountpoint; input still goes over this socket. */
+      janus?: JanusViewerInfo;
       /** STUN/TURN servers for the viewer's own RTCPeerConnection (RTCIceServer form). */
       iceServers?: { urls: string; username?: string; credential?: string }[];
       /** "relay": use TURN relay candidates only (webrtc.ice_transport_policy, or the viewer's `?ice=relay`). */

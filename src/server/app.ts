@@ -59,6 +59,9 @@ export function createApp({ config, version, services, compat }: AppOptions) {
     // Host header moves (the audit's bypass). The gate compares its reading with the router's.
     systemRouter: false,
     nativeStaticResponse: false,
+    // Elysia's default "normalize" rewrites a body to fit its schema before validating it: a
+    // string where an object belongs becomes {}, unknown keys vanish. A wrong body must be refused.
+    normalize: false,
     // Without the shortcut Elysia cuts after "http://" (7): under TLS the URL is "https://…", so
     // there it must cut at 11; a Host under 3 characters then reads differently and the gate
     // refuses it (400), as it refuses every reading that differs.

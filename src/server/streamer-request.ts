@@ -13,6 +13,7 @@ import { SHARED_IDENTITY_ID } from "../core/store.ts";
 import type { VideoCodec } from "../moonlight/video/nal.ts";
 import type { StreamSettings } from "../moonlight/session.ts";
 import { HttpError } from "./http-error.ts";
+import type { StreamerEgress } from "./streamer-supervisor.ts";
 
 /**
  * A JSON integer, strictly: Elysia's `t.Integer` also takes numeric strings ("1280"), which
@@ -40,6 +41,16 @@ export const CreateStreamerBody = t.Object(
     identity: t.Optional(Id),
     idle_timeout_s: t.Optional(JsonInteger({ minimum: 0, maximum: 30 * 24 * 3600 })),
     play_audio_local: t.Optional(t.Boolean()),
+    egress: t.Optional(
+      t.Object(
+        {
+          janus: t.Optional(
+            t.Union([t.Literal(false), t.Object({ url: t.Optional(t.String({ pattern: "^https?://", maxLength: 500 })) }, { additionalProperties: false })]),
+          ),
+        },
+        { additionalProperties: false, description: "Publish into an SFU too: { janus: { url? } } (default: the server's egress.janus_url), or { janus: false }" },
+      ),
+    ),
     // The flat orchestrator shape.
     streamer_id: t.Optional(Id),
     client_unique_id: t.Optional(Id),
@@ -60,6 +71,7 @@ export interface NormalizedStreamerRequest {
   identityId: string;
   settings: StreamSettings;
   idleTimeoutS: number;
+  egress?: StreamerEgress;
 }
 
 function codecsFromMask(mask: number): VideoCodec[] {
@@ -98,5 +110,6 @@ export function normalizeStreamerRequest(body: CreateStreamerBody, defaults: { i
     identityId: body.identity ?? body.client_unique_id ?? SHARED_IDENTITY_ID,
     settings,
     idleTimeoutS: body.idle_timeout_s ?? defaults.idleTimeoutS,
+    ...(body.egress ? { egress: body.egress as StreamerEgress } : {}),
   };
 }

@@ -8,7 +8,7 @@ import { logger } from "../core/log.ts";
 import { SHARED_IDENTITY_ID, type Store, type StreamerRecord } from "../core/store.ts";
 import type { HostService } from "../hosts/host-service.ts";
 import type { StreamSettings } from "../moonlight/session.ts";
-import type { ServerSignal, StreamerStatus, StreamInfo, ViewerSignal } from "../peer/signaling.ts";
+import type { JanusViewerInfo, ServerSignal, StreamerStatus, StreamInfo, ViewerSignal } from "../peer/signaling.ts";
 import { serializeAudio, serializeVideo } from "../peer/ws-media.ts";
 import { WsMediaViewer, type BinarySocket } from "../peer/ws-media-viewer.ts";
 import type { FromStreamer } from "../streamer/ipc.ts";
@@ -27,6 +27,13 @@ export interface StreamerSpec {
   identityId: string;
   settings: StreamSettings;
   idleTimeoutS: number;
+  /** Where else the stream is published; absent = the server's default (`egress.janus_url`). */
+  egress?: StreamerEgress;
+}
+
+/** `janus: false` publishes nowhere even when the server has a Janus; `{ url }` picks one. */
+export interface StreamerEgress {
+  janus?: { url?: string } | false;
 }
 
 export interface StreamerView {
@@ -41,6 +48,8 @@ export interface StreamerView {
   host_connected: boolean;
   stream: StreamerSnapshot["stream"];
   viewers: ViewerInfo[];
+  /** The SFU the stream is published into, and its health (docs/scale.md). */
+  egress: StreamerSnapshot["egress"];
   counters: StreamerSnapshot["counters"] | null;
   gateway_latency_ms: StreamerSnapshot["gateway_latency_ms"] | null;
   restarts: number;
@@ -54,7 +63,9 @@ export type TransportChoice = "auto" | "webrtc" | "websocket";
 interface Peer {
   id: string;
   viewOnly: boolean;
-  transport: "webrtc" | "websocket";
+  /** "janus": media from a Janus mountpoint (docs/scale.md); input over the peer socket, as with "websocket". */
+  transport: "webrtc" | "websocket" | "janus";
+  janus?: JanusViewerInfo;
   /** The peer's socket for binary media (WebSocket transport). */
   socket: BinarySocket;
   /** Media delivery when on the WebSocket transport. */
@@ -93,6 +104,10 @@ export interface SupervisorOptions {
   fallbackAfterMs?: number;
   /** Bound of a WebSocket viewer's send buffer (bytes). */
   wsMaxBufferedBytes?: number;
+  /** The Janus streamers publish into unless they say otherwise (docs/scale.md). */
+  janusUrl?: string;
+  /** Janus's HTTP API as viewers' browsers reach it: set, viewers take their media from Janus. */
+  janusViewerUrl?: string;
 }
 
 /**
@@ -215,6 +230,19 @@ export class StreamerSupervisor {
       ...(options.iceServers ? { iceServers: options.iceServers } : {}),
     };
     entry.peers.set(id, peer);
+    const janus = options.transport === "auto" ? this.#janusFor(entry) : undefined;
+    if (janus) {
+      // Media via the SFU: Janus serves the picture; only the viewer's input passes through us.
+      peer.transport = "janus";
+      peer.janus = janus;
+      entry.process.addExternalViewer(id, peer.viewOnly);
+      // After the caller's hello: what the viewer's input capture needs to know of the stream.
+      queueMicrotask(() => {
+        const info = this.#streamInfo(entry, peer);
+        if (info && entry.peers.get(id) === peer) peer.send({ type: "stream", info });
+      });
+      return id;
+    }
     if (peer.transport === "websocket") {
       // After the caller's hello: defer to the next turn.
       queueMicrotask(() => this.#attachWebSocket(entry, peer));
@@ -241,14 +269,15 @@ export class StreamerSupervisor {
   input(streamerId: string, peerId: string, packet: Uint8Array): void {
     const entry = this.#streamers.get(streamerId);
     const peer = entry?.peers.get(peerId);
-    if (!entry || !peer || peer.viewOnly || peer.transport !== "websocket") return;
+    if (!entry || !peer || peer.viewOnly || peer.transport === "webrtc") return;
     entry.process.input(peerId, packet);
   }
 
   /** A WebSocket viewer's heartbeat (its PING): the streamer releases the input of silent viewers. */
   heartbeat(streamerId: string, peerId: string): void {
     const entry = this.#streamers.get(streamerId);
-    if (entry?.peers.get(peerId)?.transport === "websocket") entry.process.heartbeat(peerId);
+    const transport = entry?.peers.get(peerId)?.transport;
+    if (transport === "websocket" || transport === "janus") entry!.process.heartbeat(peerId);
   }
 
   #switchToWebSocket(entry: Entry, peer: Peer, why: string): void {
@@ -403,8 +432,8 @@ export class StreamerSupervisor {
     process.on("status", (status, detail) => {
       for (const peer of entry.peers.values()) {
         peer.send({ type: "status", status, ...(detail ? { detail } : {}) });
-        if (peer.ws && status === "live") {
-          peer.ws.resetToKeyframe();
+        if ((peer.ws || peer.transport === "janus") && status === "live") {
+          peer.ws?.resetToKeyframe();
           const info = this.#streamInfo(entry, peer);
           if (info) peer.send({ type: "stream", info });
         }
@@ -412,7 +441,7 @@ export class StreamerSupervisor {
     });
     process.on("streamChanged", () => {
       for (const peer of entry.peers.values()) {
-        if (!peer.ws) continue;
+        if (!peer.ws && peer.transport !== "janus") continue;
         const info = this.#streamInfo(entry, peer);
         if (info) peer.send({ type: "stream", info });
       }
@@ -444,7 +473,7 @@ export class StreamerSupervisor {
     process.on("viewerLeft", (peerId, reason) => {
       const peer = entry.peers.get(peerId);
       // A viewer that moved to the WebSocket transport left WebRTC on purpose.
-      if (!peer || peer.transport === "websocket") return;
+      if (!peer || peer.transport !== "webrtc") return;
       // The viewer's peer connection died (not its signaling channel): let it rejoin afresh.
       entry.peers.delete(peerId);
       peer.send({ type: "end", reason });
@@ -452,8 +481,8 @@ export class StreamerSupervisor {
     });
     process.on("restarted", () => {
       for (const peer of entry.peers.values()) {
-        if (peer.ws) {
-          peer.ws.resetToKeyframe();
+        if (peer.ws || peer.transport === "janus") {
+          peer.ws?.resetToKeyframe();
           process.addExternalViewer(peer.id, peer.viewOnly);
         } else {
           peer.open = false;
@@ -508,7 +537,28 @@ export class StreamerSupervisor {
       idleTimeoutMs: spec.idleTimeoutS * 1000,
       ice: this.#options.ice,
       logLevel: this.#options.logLevel,
+      ...(this.#janusUrlOf(spec) ? { janusUrl: this.#janusUrlOf(spec) } : {}),
     };
+  }
+
+  /** How a peer takes its media: told in its hello. */
+  mediaPathOf(streamerId: string, peerId: string): { transport: Peer["transport"]; janus?: JanusViewerInfo } {
+    const peer = this.#streamers.get(streamerId)?.peers.get(peerId);
+    return { transport: peer?.transport ?? "webrtc", ...(peer?.janus ? { janus: peer.janus } : {}) };
+  }
+
+  /** The mountpoint viewers of this streamer watch, when media goes via Janus and it is up. */
+  #janusFor(entry: Entry): JanusViewerInfo | undefined {
+    const url = this.#options.janusViewerUrl;
+    const janus = entry.process.snapshot?.egress?.janus;
+    if (!url || !janus || janus.state !== "up" || janus.mountpoint === null) return undefined;
+    return { url, mountpoint: janus.mountpoint };
+  }
+
+  #janusUrlOf(spec: StreamerSpec): string | undefined {
+    const janus = spec.egress?.janus;
+    if (janus === false) return undefined;
+    return janus?.url || this.#options.janusUrl || undefined;
   }
 
   #view(entry: Entry): StreamerView {
@@ -526,10 +576,13 @@ export class StreamerSupervisor {
       stream: snapshot?.stream ?? null,
       // WebSocket viewers' statistics live here, with their sockets.
       viewers: (snapshot?.viewers ?? []).map((v) => {
-        const ws = entry.peers.get(v.id)?.ws;
+        const peer = entry.peers.get(v.id);
+        if (peer?.transport === "janus") return { ...v, transport: "janus" as const };
+        const ws = peer?.ws;
         return ws ? { ...v, transport: "websocket" as const, stats: { ...ws.stats } } : v;
       }),
       counters: snapshot?.counters ?? null,
+      egress: snapshot?.egress ?? null,
       gateway_latency_ms: snapshot?.gateway_latency_ms ?? null,
       restarts: entry.process.restarts,
       pid: entry.process.pid ?? null,

@@ -20,6 +20,8 @@ export interface StreamerInit {
   idleTimeoutMs: number;
   ice: IceSettings;
   logLevel: string;
+  /** Also publish into this Janus (its HTTP API URL). */
+  janusUrl?: string;
 }
 
 export type ToStreamer =

@@ -26,6 +26,7 @@ import type { ServerSignal, StreamerStatus, StreamInfo, ViewerSignal } from "../
 import { WebRtcViewer, type IceSettings, type WebRtcViewerStats } from "../peer/webrtc-viewer.ts";
 import { Backoff } from "./backoff.ts";
 import { InputMixer } from "./input-mixer.ts";
+import { JanusEgress, type JanusEgressHealth } from "./janus-egress.ts";
 import { KeyframeRequester } from "./keyframe-requester.ts";
 import { MediaFanout } from "./media-fanout.ts";
 import { ViewerLiveness } from "./viewer-liveness.ts";
@@ -45,12 +46,14 @@ export interface StreamerOptions {
   viewerSilenceMs?: number;
   ice?: IceSettings;
   backoff?: Backoff;
+  /** Also publish into this Janus (its HTTP API URL): docs/scale.md. */
+  janusUrl?: string;
 }
 
 export interface ViewerInfo {
   id: string;
   role: "viewer" | "view-only";
-  transport: "webrtc" | "websocket";
+  transport: "webrtc" | "websocket" | "janus";
   connected_at: string;
   state: string;
   /** Not heard from lately (no heartbeat, no input): what it held on the host was released. */
@@ -93,6 +96,8 @@ export interface StreamerSnapshot {
     input_dropped: number;
   };
   gateway_latency_ms: { p50: number; p99: number; samples: number };
+  /** Where else the stream goes (an SFU), and how that is going. */
+  egress: { janus: JanusEgressHealth } | null;
   last_error: string | null;
   created_at: string;
 }
@@ -136,6 +141,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
   readonly #backoff: Backoff;
   readonly #fanout = new MediaFanout({ videoSsrc: randomInt(1, 0x7fffffff), audioSsrc: randomInt(1, 0x7fffffff) });
   #session: MoonlightSession | undefined;
+  #janus: JanusEgress | undefined;
   #info: ConnectedInfo | undefined;
   #profileLevelId = DEFAULT_PROFILE_LEVEL_ID;
   /** The first keyframe can arrive before start() resolves (codec still unknown): read it then. */
@@ -169,7 +175,8 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     });
     this.#keyframes = new KeyframeRequester({
       send: () => this.#session?.requestIdr(),
-      isWaiting: () => this.#externalWaiting || [...this.#viewers.values()].some((v) => v.waitingForKeyframe && v.state === "connected"),
+      isWaiting: () =>
+        this.#externalWaiting || this.#janus?.waitingForKeyframe === true || [...this.#viewers.values()].some((v) => v.waitingForKeyframe && v.state === "connected"),
     });
   }
 
@@ -299,6 +306,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     // session ends: WebSocket viewers too, whose sockets the server closes only after we are gone.
     for (const viewer of [...this.#viewers.values()]) viewer.close(`streamer ${reason}`);
     for (const id of [...this.#external.keys()]) this.#closeExternal(id, `streamer ${reason}`);
+    await this.#janus?.close();
     const session = this.#session;
     this.#session = undefined;
     if (session) await session.stop({ quitApp: options.quitApp ?? false });
@@ -351,6 +359,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
         input_dropped: this.#mixer.stats.dropped,
       },
       gateway_latency_ms: this.#fanout.latency.summary(),
+      egress: this.#janus ? { janus: { ...this.#janus.health } } : null,
       last_error: this.#lastError,
       created_at: this.createdAt.toISOString(),
     };
@@ -405,6 +414,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
       if (changed) viewer.updateStream(this.#streamInfoFor());
       viewer.resetToKeyframe();
     }
+    this.#publishToJanus(changed);
     this.#setStatus("live");
     log.info(`${this.id}: live ${info.width}x${info.height}@${info.fps} ${info.codec}${info.resumed ? " (resumed)" : ""}`);
     if (this.#viewers.size > 0) this.#keyframes.request();
@@ -456,6 +466,30 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     const written = this.#fanout.writeVideo(frame.data, frame.isIdr, frame.arrivalUs);
     // With only WebSocket viewers nothing is written here, yet their keyframe has arrived (the tap).
     if (frame.isIdr && (written || this.#viewers.size === 0)) this.#keyframes.keyframeArrived();
+  }
+
+  /**
+   * Publishes into Janus once the codec is known, and again (a new mountpoint) when the stream changes.
+   */
+  #publishToJanus(streamChanged: boolean): void {
+    const url = this.#options.janusUrl;
+    if (!url || !this.#info || this.#stopped || (this.#janus && !streamChanged)) return;
+    const previous = this.#janus;
+    if (previous) {
+      this.#fanout.delete(previous);
+      void previous.close();
+    }
+    const janus = new JanusEgress({
+      url,
+      name: this.id,
+      codec: this.#info.codec,
+      videoSsrc: this.#fanout.videoSsrc,
+      audioSsrc: this.#fanout.audioSsrc,
+      onKeyframeRequest: () => this.#keyframes.request(),
+    });
+    this.#janus = janus;
+    this.#fanout.add(janus);
+    janus.start().catch((error) => log.warn(`${this.id}: Janus: ${(error as Error).message}`));
   }
 
   /** The H.264 profile-level-id viewers are offered, from the stream's own SPS. */

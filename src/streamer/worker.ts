@@ -62,6 +62,7 @@ export async function runStreamerWorker(): Promise<number> {
       id: init.id,
       idleTimeoutMs: init.idleTimeoutMs,
       ice: init.ice,
+      ...(init.janusUrl ? { janusUrl: init.janusUrl } : {}),
       createSession: () => new MoonlightSession({ client, appId: init.appId, settings: init.settings }),
     });
     streamer = current;

@@ -15,8 +15,9 @@
  * never moves. Once moved, reconnects ask for the WebSocket transport directly. On the WebSocket
  * transport, binary frames of the socket are media (`media` callback) and input goes back on it.
  */
-import type { ServerSignal, StreamInfo, StreamerStatus, ViewerSignal } from "../../src/peer/signaling.ts";
+import type { JanusViewerInfo, ServerSignal, StreamInfo, StreamerStatus, ViewerSignal } from "../../src/peer/signaling.ts";
 import type { InputSocket } from "./input-sender.ts";
+import { JanusMedia } from "./janus-media.ts";
 import { BackoffPolicy, type ReconnectPolicy } from "./reconnect-policy.ts";
 import { adaptOfferToReceiver, receivableH264Profiles } from "./sdp.ts";
 
@@ -49,7 +50,8 @@ export interface ConnectionCallbacks {
 }
 
 export type TransportChoice = "auto" | "webrtc" | "websocket";
-export type MediaTransport = "webrtc" | "websocket";
+/** "janus": the picture comes from a Janus mountpoint (janus-media.ts); input goes over the socket. */
+export type MediaTransport = "webrtc" | "websocket" | "janus";
 
 export interface ConnectionOptions {
   /** ws(s):// URL of `api/streamers/<id>/peer`, token and view_only included. */
@@ -76,6 +78,7 @@ export class ViewerConnection {
   #stageTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   #transport: MediaTransport = "webrtc";
+  #janus: JanusMedia | undefined;
   /** Moved to the WebSocket transport once: reconnects ask for it directly. */
   #fellBack = false;
   /** The current peer connection reached "connected" at least once. */
@@ -97,13 +100,13 @@ export class ViewerConnection {
     const self = this;
     return {
       get open() {
-        return self.#transport === "websocket" && self.#ws?.readyState === WebSocket.OPEN;
+        return self.#transport !== "webrtc" && self.#ws?.readyState === WebSocket.OPEN;
       },
       get bufferedAmount() {
         return self.#ws?.bufferedAmount ?? 0;
       },
       send(data: Uint8Array<ArrayBuffer>) {
-        if (self.#transport === "websocket") self.sendBinary(data);
+        if (self.#transport !== "webrtc") self.sendBinary(data);
       },
     };
   })();
@@ -219,11 +222,12 @@ export class ViewerConnection {
         this.#iceTransportPolicy = message.iceTransportPolicy === "relay" ? "relay" : "all";
         callbacks.hello(message.role);
         if (message.transport === "websocket") this.#useWebSocket();
+        else if (message.transport === "janus" && message.janus) this.#useJanus(message.janus);
         else callbacks.transport("webrtc");
         return;
       case "offer":
-        // On the WebSocket transport there is no peer connection to make.
-        if (this.#transport === "websocket") return;
+        // On the WebSocket transport there is no peer connection to make; with Janus, Janus offers.
+        if (this.#transport !== "webrtc") return;
         await this.#answer(message.sdp);
         return;
       case "candidate": {
@@ -263,6 +267,35 @@ export class ViewerConnection {
     this.#stage("WebSocket: waiting for a keyframe");
     this.#watchStage("WebSocket: connected, but no video (keyframe?)");
     this.#options.callbacks.transport("websocket");
+  }
+
+  /** The picture comes from Janus; this socket carries the input (and pings) only. */
+  #useJanus(info: JanusViewerInfo): void {
+    this.#replacePeer(undefined);
+    this.#transport = "janus";
+    this.#options.callbacks.transport("janus");
+    this.#stage("Janus: joining the mountpoint");
+    const janus = new JanusMedia({
+      url: info.url,
+      mountpoint: info.mountpoint,
+      iceServers: this.#iceServers,
+      usePeerConnection: (pc) => {
+        this.#replacePeer(pc);
+        pc.ontrack = (event) => pc === this.#pc && this.#options.callbacks.track(event);
+        pc.onconnectionstatechange = () => {
+          if (pc !== this.#pc) return;
+          if (pc.connectionState === "connected") this.#stage("media: waiting for the first frame");
+          else if (pc.connectionState === "failed") this.#stage("Janus: connection failed (can this browser reach Janus?)");
+        };
+      },
+      // A fresh hello names the mountpoint as it is now (re-made after a Janus restart), or sends
+      // the media directly while Janus is down.
+      onLost: (reason) => janus === this.#janus && this.rejoin(reason),
+    });
+    this.#janus = janus;
+    janus.start().catch((error: unknown) => {
+      if (janus === this.#janus) this.#stage(`Janus: ${(error as Error).message}`);
+    });
   }
 
   async #answer(sdp: string): Promise<void> {
@@ -320,6 +353,10 @@ export class ViewerConnection {
   }
 
   #replacePeer(pc: RTCPeerConnection | undefined): void {
+    if (!pc) {
+      this.#janus?.close();
+      this.#janus = undefined;
+    }
     const old = this.#pc;
     this.#pc = pc;
     this.#pendingCandidates = [];

@@ -268,11 +268,16 @@ export class Player {
   #onTransport(transport: MediaTransport): void {
     this.#wsSampler.reset();
     this.#stalled = 0;
-    if (transport === "webrtc") {
+    if (transport === "webrtc" || transport === "janus") {
       this.#wsMedia?.close();
       this.#wsMedia = undefined;
       this.video.hidden = false;
       this.canvas.hidden = true;
+      // With Janus the picture comes from the SFU and the input goes over our socket.
+      if (transport === "janus") {
+        this.#input.attachSocket(this.#connection.socket);
+        this.#updateInput();
+      }
       return;
     }
     if (this.#wsMedia) this.#wsMedia.resync();
@@ -333,6 +338,8 @@ export class Player {
     } else if (this.#connection?.transport === "websocket") {
       this.#input.attachSocket(this.#connection.socket);
     }
+    // With Janus the peer connection carries only the picture: input stays on the socket.
+    if (this.#connection?.transport === "janus") this.#input.attachSocket(this.#connection.socket);
   }
 
   #onTrack(event: RTCTrackEvent): void {
@@ -433,10 +440,12 @@ export class Player {
     } catch {
       return;
     }
+    // The same WebRTC statistics, from the SFU's connection.
+    if (this.#connection.transport === "janus") stats.transport = "Janus";
     const previous = this.#lastStats;
     this.#lastStats = stats;
     // Frames decode: the connecting stages are over.
-    if (stats.framesDecoded > 0 && /^(signaling|ICE|DTLS|media)/.test(this.#stage)) this.#setStage("");
+    if (stats.framesDecoded > 0 && /^(signaling|ICE|DTLS|media|Janus)/.test(this.#stage)) this.#setStage("");
     if (stats.framesDecoded > 0) this.#connection.markHealthy();
     // Connected but no new frame for a while: the decoder waits for a reference it never got.
     if (pc.connectionState === "connected" && previous && stats.framesDecoded === previous.framesDecoded) {

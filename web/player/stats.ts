@@ -7,7 +7,7 @@ import type { WsMediaCounters } from "./ws-media.ts";
 
 export interface PlayerStats {
   /** The media transport in use. */
-  transport: "WebRTC" | "WebSocket";
+  transport: "WebRTC" | "WebSocket" | "Janus";
   /** Frames decoded per second. */
   fps: number;
   /** Video + audio receive rate. */

@@ -55,10 +55,12 @@ export const registerServe: Register = (cli, bind) => {
     .option("--tls-cert <pem>", "Serve HTTPS with this certificate (chain) file (with --tls-key)")
     .option("--tls-key <pem>", "The certificate's private key file")
     .option("--compat <protocol>", "Also serve another sidecar's protocol: moonlight-web (Helix; docs/helix.md)")
+    .option("--janus-url <url>", "Also publish every streamer into this Janus (its HTTP API, e.g. http://127.0.0.1:8088/janus)")
+    .option("--janus-viewer-url <url>", "Viewers take their media from Janus at this URL (as their browsers reach it)")
     .option("--demo", "Also run a simulated host, paired, with a streamer on its test app; prints the viewer URL")
     .example("mlstream serve --demo")
     .action(
-      bind(async (ctx, options: { host?: string; port?: string | number; basePath?: string; publicUrl?: string; tlsCert?: string; tlsKey?: string; demo?: boolean; compat?: string }) => {
+      bind(async (ctx, options: { host?: string; port?: string | number; basePath?: string; publicUrl?: string; tlsCert?: string; tlsKey?: string; janusUrl?: string; janusViewerUrl?: string; demo?: boolean; compat?: string }) => {
         Object.assign(ctx.commandFlags, {
           "server.host": options.host,
           "server.port": options.port,
@@ -67,6 +69,8 @@ export const registerServe: Register = (cli, bind) => {
           "compat.mode": options.compat,
           "server.tls_cert": options.tlsCert,
           "server.tls_key": options.tlsKey,
+          "egress.janus_url": options.janusUrl,
+          "egress.janus_viewer_url": options.janusViewerUrl,
         });
         // The demo's host and pairing are made afresh each time: keep them out of the real state.
         const demoDir = options.demo && ctx.options.dataDir === undefined ? mkdtempSync(join(tmpdir(), "mlstream-demo-")) : undefined;
@@ -112,6 +116,8 @@ async function serveLocked(ctx: CliContext, config: Config, demoMode: boolean, h
     logLevel: config.log.level,
     fallbackAfterMs: config.viewers.fallback_after_ms,
     wsMaxBufferedBytes: config.viewers.ws_max_buffered_kb * 1024,
+    ...(config.egress.janus_url ? { janusUrl: config.egress.janus_url } : {}),
+    ...(config.egress.janus_viewer_url ? { janusViewerUrl: config.egress.janus_viewer_url } : {}),
     ice: {
       iceServers: config.webrtc.ice_servers,
       ...(config.webrtc.port_range_begin ? { portRangeBegin: config.webrtc.port_range_begin } : {}),

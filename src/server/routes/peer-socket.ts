@@ -83,7 +83,8 @@ export function peerSocketRoute(options: PeerSocketOptions) {
         });
         peers.set(ws.id, { streamerId, peerId });
         // Sent before the streamer's offer (an IPC round trip away) or the first media frame.
-        send({ type: "hello", peerId, role: viewOnly ? "view-only" : "viewer", transport: transport === "websocket" ? "websocket" : "webrtc",
+        const media = supervisor.mediaPathOf(streamerId, peerId);
+        send({ type: "hello", peerId, role: viewOnly ? "view-only" : "viewer", transport: media.transport, ...(media.janus ? { janus: media.janus } : {}),
           iceServers: servers.browser,
           ...(relayOnly ? { iceTransportPolicy: "relay" as const } : {}),
         });

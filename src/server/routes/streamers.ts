@@ -33,6 +33,7 @@ export function streamerRoutes(supervisor: StreamerSupervisor, hosts: HostServic
             identityId: request.identityId,
             settings: request.settings,
             idleTimeoutS: request.idleTimeoutS,
+          ...(request.egress ? { egress: request.egress } : {}),
           });
         } catch (error) {
           throw hostHttpError(error);
