@@ -101,6 +101,7 @@ const REFUSED_VIEWER = new Set([400, 403, 421]);
  */
 function fromOpenRoute(response: RawResponse): boolean {
   if (response.status !== 200) return false;
+  // The API reference page is open; the spec it loads is not (checked by the admin-only probes).
   if (/content-type: (text\/html|text\/javascript|text\/css)/i.test(response.headers)) return true;
   return response.body.startsWith('{"ok":true,"version"') || response.body.startsWith('{"version":3');
 }
@@ -131,9 +132,19 @@ describe("with tokens: every route × Host × path × token", () => {
   const describeProbe = ({ probe, response }: { probe: Probe; response: RawResponse }) =>
     `${probe.method} ${probe.path} [Host ${probe.hostCase || "(empty)"}, ${probe.token} token] → ${response.status} ${response.body.slice(0, 80)}`;
 
-  test("the route table has the API and the peer socket, and only the web UI and /healthz are open", () => {
+  test("the route table has the API and the peer socket, and only the web UI, the API reference page and /healthz are open", () => {
     const open = routes.filter((r) => r.access === "open").map((r) => `${r.method} ${r.template}`);
-    expect(open.sort()).toEqual(["GET /", "GET /assets/app.js", "GET /assets/app.js.map", "GET /assets/style.css", "GET /healthz", "GET /view/:id"]);
+    expect(open.sort()).toEqual([
+      "GET /",
+      "GET /assets/app.js",
+      "GET /assets/app.js.map",
+      "GET /assets/style.css",
+      "GET /healthz",
+      "GET /openapi",
+      "GET /openapi/swagger-ui-bundle.js",
+      "GET /openapi/swagger-ui.css",
+      "GET /view/:id",
+    ]);
     expect(routes.filter((r) => r.access === "viewer").map((r) => `${r.method} ${r.template}`)).toEqual(["WS /api/streamers/:id/peer"]);
     expect(routes.length).toBeGreaterThan(20);
   });
