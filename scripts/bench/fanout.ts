@@ -10,6 +10,10 @@
  *              same RTP packets written to every viewer's track (sequence number patched)
  *   baseline   one node-datachannel H264RtpPacketizer (+ RtcpSrReporter + RtcpNackResponder) per
  *              viewer, the Annex-B frame handed to each viewer's track.sendMessageBinary
+ *   janus      the stream published once into Debian's Janus (JanusEgress, as `serve --janus-url`
+ *              does), Janus's streaming plugin serving the N viewers (the same receivers, signalled
+ *              through Janus's HTTP API). Its rows add Janus's own CPU (from /proc/<pid>/stat) per
+ *              packet per viewer: what the SFU pays for each viewer. Needs root (tests/support/janus.ts).
  *
  * Frames (scripts/bench/fanout/frames.ts: P ≈ 40 kB ±30 %, IDR 200–300 kB every 2 s) are due on a
  * fixed schedule from performance.now() (no drift). A late sender writes the frames it owes back to
@@ -27,12 +31,15 @@
  * other while the stream runs: time from their peer connection's "connected" (and from the offer)
  * to their first complete keyframe. FANOUT_DEBUG=1 prints each joiner's milestones to stderr.
  */
+import { readFileSync, writeFileSync } from "node:fs";
 import { VideoRtpPacketizer } from "../../src/peer/rtp-packetizer.ts";
 import type { ServerSignal, StreamInfo, ViewerSignal } from "../../src/peer/signaling.ts";
 import { VIDEO_PAYLOAD_TYPE, WebRtcViewer } from "../../src/peer/webrtc-viewer.ts";
 import { KeyframeRequester } from "../../src/streamer/keyframe-requester.ts";
 import { LatencyHistogram } from "../../src/streamer/latency-histogram.ts";
+import { JanusEgress } from "../../src/streamer/janus-egress.ts";
 import { MediaFanout } from "../../src/streamer/media-fanout.ts";
+import { startJanus, type RunningJanus } from "../../tests/support/janus.ts";
 import { BaselineViewer } from "./fanout/baseline-viewer.ts";
 import { SyntheticStream } from "./fanout/frames.ts";
 import { epochMs } from "./fanout/protocol.ts";
@@ -96,7 +103,7 @@ interface Viewer {
 }
 
 interface Mode {
-  readonly name: "fanout" | "baseline";
+  readonly name: "fanout" | "baseline" | "janus";
   readonly latency: LatencyHistogram;
   /** Creates and starts a viewer; `onKeyframeRequest` is called on its requests. */
   add(id: string, signal: (m: ServerSignal) => void, onKeyframeRequest: () => void): Viewer;
@@ -105,6 +112,11 @@ interface Mode {
   write(frame: Uint8Array, index: number, keyframe: boolean): void;
   /** RTP packets handed to viewer transports so far (summed over viewers). */
   packetsSent(): number;
+  /** CPU µs of a process that does the fan-out for us (the SFU), when there is one. */
+  sfuCpuUs?(): number;
+  /** Where the receivers' ICE must bind to reach the sender (default 127.0.0.1). */
+  readonly receiverBindAddress?: string;
+  close?(): Promise<void>;
 }
 
 const SSRC = { video: 0x1234_5678, audio: 0x2345_6789 };
@@ -172,6 +184,89 @@ function baselineMode(packetCount: (frame: Uint8Array) => number): Mode {
       packets += sent * packetCount(frame);
     },
     packetsSent: () => packets,
+  };
+}
+
+/** CPU time (user + system) of process `pid` in µs, from /proc (clock ticks of 10 ms). */
+function processCpuUs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/**
+ * The stream published once into a Janus of the benchmark's own; each viewer watches the
+ * mountpoint, signalled through Janus's HTTP API (the receivers answer Janus's offer).
+ */
+async function janusMode(): Promise<Mode> {
+  // Janus reads a mountpoint's RTP with the system's default socket buffer (212 kB here): a 250 kB
+  // IDR written back to back overflows it while Janus is busy sending, and every viewer loses the
+  // keyframe (measured: 0 of 10 viewers got a picture). docs/scale.md asks deployments for 4 MiB.
+  const RMEM = "/proc/sys/net/core/rmem_default";
+  const rmemBefore = readFileSync(RMEM, "utf8").trim();
+  if (Number(rmemBefore) < 4 << 20) writeFileSync(RMEM, String(4 << 20));
+  const janus: RunningJanus = await startJanus();
+  const fanout = new MediaFanout({ videoSsrc: SSRC.video, audioSsrc: SSRC.audio });
+  fanout.setCodec("h264");
+  let requestKeyframe = () => {};
+  const egress = new JanusEgress({ url: janus.url, name: "bench", codec: "h264", videoSsrc: SSRC.video, audioSsrc: SSRC.audio, onKeyframeRequest: () => requestKeyframe() });
+  fanout.add(egress);
+  await egress.start();
+  if (egress.health.state !== "up") throw new Error(`Janus mountpoint: ${egress.health.error}`);
+  const post = async (path: string, body: Record<string, unknown>) =>
+    (await (await fetch(`${janus.url}${path}`, { method: "POST", body: JSON.stringify({ ...body, transaction: crypto.randomUUID() }) })).json()) as { data?: { id: number } };
+  const sessions = new Map<string, number>();
+  // Short keepalives rather than a long poll per viewer: held polls would take every connection
+  // fetch keeps to Janus and stall the other viewers' signalling.
+  const keepalive = setInterval(() => {
+    for (const session of sessions.values()) void post(`/${session}`, { janus: "keepalive" }).catch(() => undefined);
+  }, 20_000);
+  const forget = (id: string) => {
+    const session = sessions.get(id);
+    sessions.delete(id);
+    if (session !== undefined) void post(`/${session}`, { janus: "destroy" }).catch(() => undefined);
+  };
+  return {
+    name: "janus",
+    latency: fanout.latency,
+    receiverBindAddress: janus.clientAddress,
+    add(id, signal, onKeyframeRequest) {
+      requestKeyframe = onKeyframeRequest;
+      let handlePath: string | undefined;
+      const pending: ViewerSignal[] = [];
+      const toJanus = (m: ViewerSignal) => {
+        if (!handlePath) return void pending.push(m);
+        if (m.type === "answer") void post(handlePath, { janus: "message", body: { request: "start" }, jsep: { type: "answer", sdp: m.sdp } });
+        // Janus takes the candidate line without the SDP attribute prefix libdatachannel puts on it.
+        else if (m.type === "candidate") void post(handlePath, { janus: "trickle", candidate: { candidate: m.candidate.replace(/^a=/, ""), sdpMid: m.mid } });
+      };
+      void (async () => {
+        const session = (await post("", { janus: "create" })).data!.id;
+        sessions.set(id, session);
+        const handle = (await post(`/${session}`, { janus: "attach", plugin: "janus.plugin.streaming" })).data!.id;
+        await post(`/${session}/${handle}`, { janus: "message", body: { request: "watch", id: egress.health.mountpoint } });
+        let offer: { sdp: string } | undefined;
+        for (let i = 0; i < 20 && !offer; i++) offer = ((await (await fetch(`${janus.url}/${session}?maxev=1`)).json()) as { jsep?: { sdp: string } }).jsep;
+        if (!offer) throw new Error("Janus sent no offer");
+        handlePath = `/${session}/${handle}`;
+        signal({ type: "stream", info: STREAM_INFO });
+        signal({ type: "offer", sdp: offer.sdp });
+        for (const m of pending.splice(0)) toJanus(m);
+      })().catch((error) => console.error(`janus viewer ${id}: ${(error as Error).message}`));
+      return { waitingForKeyframe: false, state: "connected", handleSignal: toJanus, close: () => forget(id) };
+    },
+    remove: forget,
+    write(frame, index, keyframe) {
+      fanout.writeVideo(frame, keyframe, index * FRAME_MS * 1000);
+    },
+    // What Janus hands on: every packet it gets, to each of its viewers.
+    packetsSent: () => egress.health.packets_sent * sessions.size,
+    sfuCpuUs: () => processCpuUs(janus.pid),
+    async close() {
+      clearInterval(keepalive);
+      await egress.close();
+      await janus.stop();
+      writeFileSync(RMEM, rmemBefore);
+    },
   };
 }
 
@@ -266,6 +361,9 @@ interface Result {
   plis: number;
   joins: JoinSample[];
   joinFailures: number;
+  /** The SFU's CPU % and µs per packet per viewer (janus mode). */
+  sfuCpu: number;
+  sfuUsPerPacket: number;
 }
 
 const stream = new SyntheticStream({ fps: FPS, bitsPerSecond: BITRATE });
@@ -286,9 +384,9 @@ async function until(what: () => boolean, timeoutMs: number): Promise<boolean> {
 }
 
 async function run(modeName: Mode["name"], n: number): Promise<Result> {
-  const pool = new ReceiverPool(RECEIVER_PROCS, { pliOnLoss: PLI_ON_LOSS });
+  const mode = modeName === "fanout" ? fanoutMode() : modeName === "janus" ? await janusMode() : baselineMode((f) => packetCounts.get(f)!);
+  const pool = new ReceiverPool(RECEIVER_PROCS, { pliOnLoss: PLI_ON_LOSS, ...(mode.receiverBindAddress ? { bindAddress: mode.receiverBindAddress } : {}) });
   await pool.ready();
-  const mode = modeName === "fanout" ? fanoutMode() : baselineMode((f) => packetCounts.get(f)!);
   const viewers = new Map<string, Viewer>();
 
   let idrPending = false;
@@ -343,6 +441,7 @@ async function run(modeName: Mode["name"], n: number): Promise<Result> {
     mode.latency.reset();
     pacer.lag.reset();
     const recvCpu0 = await pool.cpuUs();
+    const sfuCpu0 = mode.sfuCpuUs?.() ?? 0;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const written0 = pacer.written;
@@ -354,6 +453,8 @@ async function run(modeName: Mode["name"], n: number): Promise<Result> {
     await sleep(SECONDS * 1000);
     const cpu = process.cpuUsage(cpu0);
     const wall = performance.now() - t0;
+    // Read now: the receivers' report below can take a while when they are saturated.
+    const sfuCpuUs = (mode.sfuCpuUs?.() ?? 0) - sfuCpu0;
     const lastIndex = pacer.lastIndex;
     const written = pacer.written - written0;
     const skipped = pacer.skipped - skipped0;
@@ -414,12 +515,15 @@ async function run(modeName: Mode["name"], n: number): Promise<Result> {
       plis: windowPlis,
       joins,
       joinFailures,
+      sfuCpu: (sfuCpuUs / 1000 / wall) * 100,
+      sfuUsPerPacket: packets > 0 ? sfuCpuUs / packets : 0,
     };
   } finally {
     pacer.stop();
     keyframes.close();
     for (const id of [...viewers.keys()]) removeViewer(id);
     await pool.close();
+    await mode.close?.();
   }
 }
 
@@ -435,6 +539,7 @@ const plan: [Mode["name"], number][] = [];
 for (const n of [...new Set([...VIEWERS, ...BASELINE_VIEWERS])].sort((a, b) => a - b)) {
   if (MODES.includes("fanout") && VIEWERS.includes(n)) plan.push(["fanout", n]);
   if (MODES.includes("baseline") && BASELINE_VIEWERS.includes(n)) plan.push(["baseline", n]);
+  if (MODES.includes("janus") && VIEWERS.includes(n)) plan.push(["janus", n]);
 }
 
 const pMean = stream.pFrameMeanBytes;
@@ -465,7 +570,7 @@ const median = (xs: number[]) => {
 const fixed = (x: number, d: number) => (Number.isFinite(x) ? Number(x.toFixed(d)) : "-");
 console.table(
   results.map((r) => ({
-    mode: r.mode === "baseline" ? "baseline (packetizer/viewer)" : "fanout (packetize once)",
+    mode: r.mode === "baseline" ? "baseline (packetizer/viewer)" : r.mode === "janus" ? "janus (publish once, SFU)" : "fanout (packetize once)",
     N: r.connected === r.viewers ? r.viewers : `${r.viewers} (${r.connected} up)`,
     fps: fixed(r.fps, 1),
     skipped: r.skipped,
@@ -476,6 +581,8 @@ console.table(
     "sender CPU %": fixed(r.senderCpu, 0),
     "recv CPU %": fixed(r.receiverCpu, 0),
     "µs/pkt/viewer": fixed(r.usPerPacket, 2),
+    "SFU CPU %": r.mode === "janus" ? fixed(r.sfuCpu, 0) : "-",
+    "SFU µs/pkt/viewer": r.mode === "janus" ? fixed(r.sfuUsPerPacket, 2) : "-",
     "kpkt/s": fixed(r.packetsPerSecond / 1000, 0),
     "p50 ms": fixed(r.p50, 2),
     "p99 ms": fixed(r.p99, 2),

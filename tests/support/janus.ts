@@ -41,6 +41,11 @@ async function freePort(): Promise<number> {
 export interface RunningJanus {
   /** The HTTP API, e.g. http://127.0.0.1:34567/janus. */
   url: string;
+  /**
+   * A 127/8 address beside Janus's own on its ICE interface, for WebRTC clients that bind to one
+   * address (node-datachannel): bound to 127.0.0.1 they never complete ICE with Janus's address.
+   */
+  clientAddress: string;
   pid: number;
   log: () => string;
   /** Kills Janus (SIGKILL: a crash, not a clean stop). */
@@ -50,14 +55,14 @@ export interface RunningJanus {
   stop(): Promise<void>;
 }
 
-/** A veth end named `name` holding `address`/32; returns its remover. */
-function loopbackInterface(name: string, address: string): () => void {
+/** A veth end named `name` holding each of `addresses`/32; returns its remover. */
+function loopbackInterface(name: string, addresses: string[]): () => void {
   const run = (args: string[]) => {
     const result = Bun.spawnSync(["ip", ...args], { stderr: "pipe" });
     if (result.exitCode !== 0) throw new Error(`ip ${args.join(" ")}: ${result.stderr.toString().trim()} (Janus's ICE interface needs root)`);
   };
   run(["link", "add", name, "type", "veth", "peer", "name", `${name}p`]);
-  run(["addr", "add", `${address}/32`, "dev", name]);
+  for (const address of addresses) run(["addr", "add", `${address}/32`, "dev", name]);
   run(["link", "set", name, "up"]);
   run(["link", "set", `${name}p`, "up"]);
   return () => void Bun.spawnSync(["ip", "link", "del", name]);
@@ -68,7 +73,8 @@ export async function startJanus(): Promise<RunningJanus> {
   const dir = mkdtempSync(join(tmpdir(), "mlstream-janus-"));
   const tag = Math.floor(Math.random() * 0xffff);
   const iceInterface = `mlsj${tag.toString(16)}`;
-  const removeInterface = loopbackInterface(iceInterface, `127.${100 + (tag >> 8) % 100}.${tag & 0xff}.1`);
+  const subnet = `127.${100 + ((tag >> 8) % 100)}.${tag & 0xff}`;
+  const removeInterface = loopbackInterface(iceInterface, [`${subnet}.1`, `${subnet}.2`]);
   const configs = join(dir, "cfg");
   mkdirSync(configs);
   const port = await freePort();
@@ -154,6 +160,7 @@ admin: {
   };
   return {
     url,
+    clientAddress: `${subnet}.2`,
     get pid() {
       return proc?.pid ?? -1;
     },

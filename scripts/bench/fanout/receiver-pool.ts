@@ -33,12 +33,13 @@ export class ReceiverPool {
   #seq = 0;
   #next = 0;
 
-  constructor(count: number, options: { pliOnLoss: boolean }) {
+  /** `bindAddress`: the address the receivers' ICE binds to (default 127.0.0.1). */
+  constructor(count: number, options: { pliOnLoss: boolean; bindAddress?: string }) {
     for (let i = 0; i < count; i++) {
       let ready!: () => void;
       this.#ready.push(new Promise<void>((r) => (ready = r)));
       const proc = Bun.spawn({
-        cmd: [process.execPath, RECEIVER, "--pli-on-loss", options.pliOnLoss ? "1" : "0"],
+        cmd: [process.execPath, RECEIVER, "--pli-on-loss", options.pliOnLoss ? "1" : "0", "--bind", options.bindAddress ?? "127.0.0.1"],
         stdin: "ignore",
         stdout: "inherit",
         stderr: "inherit",

@@ -3,7 +3,7 @@
  * (answer, depacketize with RtpDepacketizer, count; no decoding). Driven over Bun IPC by
  * scripts/bench/fanout.ts; every viewer's signaling goes through the parent.
  *
- *   bun scripts/bench/fanout/receiver.ts [--pli-on-loss 0|1]
+ *   bun scripts/bench/fanout/receiver.ts [--pli-on-loss 0|1] [--bind 127.0.0.1]
  *
  * Like a browser, a receiver that loses a frame asks for a keyframe (PLI, at most every 300 ms)
  * unless --pli-on-loss 0.
@@ -13,6 +13,7 @@ import { epochMs, type FromReceiver, type ReceiverReport, type ToReceiver } from
 
 const args = process.argv.slice(2);
 const pliOnLoss = args[args.indexOf("--pli-on-loss") + 1] !== "0";
+const bindAddress = args.includes("--bind") ? args[args.indexOf("--bind") + 1]! : "127.0.0.1";
 const PLI_INTERVAL_MS = 300;
 
 interface Viewer {
@@ -32,7 +33,7 @@ const send = (message: FromReceiver) => process.send!(message);
 function viewerFor(id: string): Viewer {
   let viewer = viewers.get(id);
   if (viewer) return viewer;
-  const receiver = new WebRtcReceiver({ bindAddress: "127.0.0.1", signal: (m) => send({ t: "signal", id, m }) });
+  const receiver = new WebRtcReceiver({ bindAddress, signal: (m) => send({ t: "signal", id, m }) });
   viewer = { receiver, timestamps: [], gotFrame: false, connected: false, droppedSeen: 0, lastPliAt: 0, plisSent: 0 };
   const v = viewer;
   receiver.on("state", (state) => {
