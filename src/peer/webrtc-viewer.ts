@@ -393,37 +393,33 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
       closeQuietly([channel]);
       return;
     }
-    channel.onMessage((message) => {
-      this.lastHeardAt = performance.now();
-      if (typeof message === "string") {
-        this.stats.heartbeats++;
-        return;
-      }
-      this.stats.inputMessages++;
-      try {
-        const packets = translate(message instanceof ArrayBuffer ? new Uint8Array(message) : message);
-        if (!this.viewOnly) for (const packet of packets) this.emit("input", packet);
-      } catch (error) {
-        this.stats.inputMalformed++;
-        if (!(error instanceof MoonlightWebInputError) && !(error instanceof RangeError)) log.debug(`viewer ${this.id}: bad input: ${(error as Error).message}`);
-      }
-    });
+    channel.onMessage((message) =>
+      this.#onInput(message, (bytes) => translate(bytes), (error) => error instanceof MoonlightWebInputError || error instanceof RangeError),
+    );
   }
 
-  #onInput(message: string | Buffer | ArrayBuffer): void {
+  /**
+   * One message from a viewer's data channel: text is its heartbeat (input is always binary), bytes
+   * are input — our GameStream packets, or, on a Helix browser's own channels, its layouts
+   * translated. Malformed input is counted; `expected` tells the errors not worth a log line.
+   */
+  #onInput(
+    message: string | Buffer | ArrayBuffer,
+    parse: (bytes: Uint8Array) => InputPacket[] = (bytes) => [parseInputPacket(bytes)],
+    expected: (error: unknown) => boolean = (error) => error instanceof InputPacketFormatError,
+  ): void {
     this.lastHeardAt = performance.now();
     if (typeof message === "string") {
-      // Input is always binary: text on an input channel is the viewer's heartbeat.
       this.stats.heartbeats++;
       return;
     }
     this.stats.inputMessages++;
     try {
-      const packet = parseInputPacket(message instanceof ArrayBuffer ? new Uint8Array(message) : message);
-      if (!this.viewOnly) this.emit("input", packet);
+      const packets = parse(message instanceof ArrayBuffer ? new Uint8Array(message) : message);
+      if (!this.viewOnly) for (const packet of packets) this.emit("input", packet);
     } catch (error) {
       this.stats.inputMalformed++;
-      if (!(error instanceof InputPacketFormatError)) log.debug(`viewer ${this.id}: bad input: ${(error as Error).message}`);
+      if (!expected(error)) log.debug(`viewer ${this.id}: bad input: ${(error as Error).message}`);
     }
   }
 }
