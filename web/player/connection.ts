@@ -294,7 +294,11 @@ export class ViewerConnection {
     });
     this.#janus = janus;
     janus.start().catch((error: unknown) => {
-      if (janus === this.#janus) this.#stage(`Janus: ${(error as Error).message}`);
+      if (janus !== this.#janus) return;
+      // The server named a mountpoint it did not yet know was gone (Janus just died): ask again in a
+      // moment; by then it sends the media itself, or the mountpoint made again.
+      this.#stage(`Janus: ${(error as Error).message}; joining again`);
+      setTimeout(() => janus === this.#janus && this.rejoin("Janus unreachable"), 1000);
     });
   }
 
