@@ -220,7 +220,11 @@ export class JanusEgress implements MediaSink {
       videobufferkf: true,
     };
     const audio = { type: "audio", mid: "a", label: "audio", port: 0, pt: OPUS_PAYLOAD_TYPE, codec: "opus" };
-    const created = await handle.request({ request: "create", type: "rtp", name: `mlstream-${name}`, description: `mlstream streamer ${name}`, media: [video, audio] });
+    // One id per streamer: a mountpoint left by a serve that was killed (or a Janus that outlived
+    // us) is replaced, not left beside the new one.
+    const id = mountpointIdOf(name);
+    await handle.request({ request: "destroy", id }).catch(() => undefined);
+    const created = await handle.request({ request: "create", type: "rtp", id, name: `mlstream-${name}`, description: `mlstream streamer ${name}`, media: [video, audio] });
     const stream = created.stream as { id: number; ports?: { type: string; port: number; rtcp_port?: number }[] } | undefined;
     const videoPort = stream?.ports?.find((p) => p.type === "video");
     const audioPort = stream?.ports?.find((p) => p.type === "audio");
@@ -268,4 +272,11 @@ export class JanusEgress implements MediaSink {
     if (!ports || !this.#rtcp || this.#health.state !== "up") return;
     this.#rtcp.send(serializeSenderReport(this.#options.videoSsrc, Date.now(), this.#lastVideoTimestamp, this.#videoPackets, this.#videoOctets), ports.videoRtcp, ports.host);
   }
+}
+
+/** A stable mountpoint id for a streamer (FNV-1a of its name, 31 bits, never 0). */
+function mountpointIdOf(name: string): number {
+  let hash = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(`mlstream-${name}`)) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  return (hash & 0x7fffffff) || 1;
 }
