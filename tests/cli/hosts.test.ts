@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { cleanEnv, cliCommand, REPO_ROOT, runCli, tempDir } from "../support/cli.ts";
+import { cleanEnv, cliCommand, firstLine, REPO_ROOT, runCli, tempDir } from "../support/cli.ts";
 
 const home = tempDir();
 const env = { XDG_CONFIG_HOME: join(home.path, "config"), XDG_DATA_HOME: join(home.path, "data") };
@@ -13,14 +13,7 @@ let endpoint = "";
 
 beforeAll(async () => {
   sim = Bun.spawn(cliCommand(["sim-host", "--port", "0", "--pin", "4321", "--json"]), { cwd: REPO_ROOT, env: cleanEnv(env), stdout: "pipe", stderr: "ignore" });
-  const reader = (sim.stdout as ReadableStream<Uint8Array>).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("sim-host exited before printing its ports");
-    text += new TextDecoder().decode(value);
-  }
-  const ports = JSON.parse(text.split("\n")[0]!);
+  const ports = JSON.parse(await firstLine(sim.stdout as ReadableStream<Uint8Array>, () => "sim-host exited before printing its ports"));
   expect(ports.https_port).toBeGreaterThan(0);
   endpoint = `127.0.0.1:${ports.http_port}`;
 });

@@ -8,7 +8,7 @@ import { createClientIdentity } from "../../src/moonlight/http/identity.ts";
 import { NvHttpClient } from "../../src/moonlight/http/nvhttp.ts";
 import { MoonlightSession } from "../../src/moonlight/session.ts";
 import { Streamer } from "../../src/streamer/streamer.ts";
-import { cleanEnv, cliCommand, REPO_ROOT } from "../support/cli.ts";
+import { cleanEnv, cliCommand, firstLine, REPO_ROOT } from "../support/cli.ts";
 import { until } from "../support/server.ts";
 
 let sim: ReturnType<typeof Bun.spawn>;
@@ -16,15 +16,7 @@ let streamer: Streamer;
 
 beforeAll(async () => {
   sim = Bun.spawn(cliCommand(["sim-host", "--port", "0", "--pin", "2468", "--json"]), { cwd: REPO_ROOT, env: cleanEnv(), stdout: "pipe", stderr: "ignore" });
-  const reader = (sim.stdout as ReadableStream<Uint8Array>).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("sim-host exited before printing its ports");
-    text += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  const ports = JSON.parse(text.split("\n")[0]!) as { http_port: number };
+  const ports = JSON.parse(await firstLine(sim.stdout as ReadableStream<Uint8Array>, () => "sim-host exited before printing its ports")) as { http_port: number };
   const client = new NvHttpClient({ address: "127.0.0.1", httpPort: ports.http_port, identity: createClientIdentity() });
   await client.pair({ pin: "2468" });
   const appId = (await client.appList())[0]!.id;

@@ -7,7 +7,7 @@ import { copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { buildBinary } from "../../scripts/build.ts";
-import { cleanEnv, runCli, tempDir } from "../support/cli.ts";
+import { cleanEnv, firstLine, runCli, tempDir } from "../support/cli.ts";
 
 const work = tempDir("mlstream-build-");
 const lonely = tempDir("mlstream-lonely-");
@@ -59,14 +59,7 @@ describe("compiled binary, alone in an empty directory", () => {
       stderr: "ignore",
     });
     try {
-      const reader = (serve.stdout as ReadableStream<Uint8Array>).getReader();
-      let text = "";
-      while (!text.includes("\n")) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error("serve --demo exited before printing its URL");
-        text += new TextDecoder().decode(value);
-      }
-      const { url } = JSON.parse(text.split("\n")[0]!) as { url: string };
+      const { url } = JSON.parse(await firstLine(serve.stdout as ReadableStream<Uint8Array>, () => "serve --demo exited before printing its URL")) as { url: string };
       const joined = await runCli(["join", "demo", "--server", url, "--duration", "2", "--json"], { binary, cwd: lonely.path, env: env(), timeoutMs: 40_000 });
       expect(joined.code).toBe(0);
       const summary = JSON.parse(joined.stdout);

@@ -42,13 +42,19 @@ export function cliCommand(args: string[], binary?: string): string[] {
   return binary ? [binary, ...args] : [process.execPath, SOURCE_ENTRY, ...args];
 }
 
-/** The first line a process prints on the stream (e.g. `serve --json`'s URL), leaving the rest unread. */
-export async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
+/**
+ * The first line a process prints on the stream (e.g. `serve --json`'s URL), leaving the rest
+ * unread. If the stream ends first: throws `ended()`'s message when given, else returns what came.
+ */
+export async function firstLine(stream: ReadableStream<Uint8Array>, ended?: () => string): Promise<string> {
   const reader = stream.getReader();
   let text = "";
   while (!text.includes("\n")) {
     const { value, done } = await reader.read();
-    if (done) break;
+    if (done) {
+      if (ended) throw new Error(ended());
+      break;
+    }
     text += new TextDecoder().decode(value);
   }
   reader.releaseLock();

@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import type { ServerSignal, StreamInfo } from "../../src/peer/signaling.ts";
 import { WebRtcReceiver } from "../../src/peer/webrtc-receiver.ts";
-import { cleanEnv, cliCommand, REPO_ROOT } from "./cli.ts";
+import { cleanEnv, cliCommand, firstLine, REPO_ROOT } from "./cli.ts";
 
 export interface RunningServer {
   url: string;
@@ -27,15 +27,8 @@ export async function startServer(dataDir: string, env: Record<string, string> =
   void (async () => {
     for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) errText += new TextDecoder().decode(chunk);
   })();
-  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`serve exited before listening: ${errText}`);
-    text += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  const { url, port } = JSON.parse(text.split("\n")[0]!) as { url: string; port: number };
+  const line = await firstLine(proc.stdout as ReadableStream<Uint8Array>, () => `serve exited before listening: ${errText}`);
+  const { url, port } = JSON.parse(line) as { url: string; port: number };
   return {
     url: url.replace(/\/$/, ""),
     port,

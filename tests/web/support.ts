@@ -7,7 +7,7 @@ import { expect } from "bun:test";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { cleanEnv, cliCommand, REPO_ROOT, tempDir } from "../support/cli.ts";
+import { cleanEnv, cliCommand, firstLine, REPO_ROOT, tempDir } from "../support/cli.ts";
 
 export const ARTIFACTS = join(REPO_ROOT, "test-artifacts", "web");
 mkdirSync(ARTIFACTS, { recursive: true });
@@ -52,14 +52,8 @@ export async function startServe(options: ServeOptions = {}): Promise<Serve> {
   void (async () => {
     for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) errors = (errors + new TextDecoder().decode(chunk)).slice(-20_000);
   })();
-  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`serve exited before listening:\n${errors}`);
-    text += new TextDecoder().decode(value);
-  }
-  const { url, port } = JSON.parse(text.split("\n")[0]!) as { url: string; port: number };
+  const line = await firstLine(proc.stdout as ReadableStream<Uint8Array>, () => `serve exited before listening:\n${errors}`);
+  const { url, port } = JSON.parse(line) as { url: string; port: number };
   return {
     url,
     port,

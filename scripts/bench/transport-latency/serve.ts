@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { firstLine } from "../../../tests/support/cli.ts";
 
 export const REPO_ROOT = resolve(import.meta.dir, "../../..");
 
@@ -20,14 +21,7 @@ export async function startServe(env: Record<string, string> = {}): Promise<Serv
     stdout: "pipe",
     stderr: "inherit",
   });
-  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("serve exited before listening");
-    text += new TextDecoder().decode(value);
-  }
-  const { url } = JSON.parse(text.split("\n")[0]!) as { url: string };
+  const { url } = JSON.parse(await firstLine(proc.stdout as ReadableStream<Uint8Array>, () => "serve exited before listening")) as { url: string };
   return {
     url,
     async stop() {
