@@ -12,7 +12,7 @@ import type { Config } from "../core/config.ts";
 import type { Store } from "../core/store.ts";
 import { logger } from "../core/log.ts";
 import type { HostService } from "../hosts/host-service.ts";
-import { Auth, type Role } from "./auth.ts";
+import { Auth } from "./auth.ts";
 import { errorBody, HttpError } from "./http-error.ts";
 import { readJsonBody } from "./json-body.ts";
 import { RequestGate } from "./request-gate.ts";
@@ -111,7 +111,8 @@ export function createApp({ config, version, services, compat }: AppOptions) {
     })
     // JSON bodies only (the gate refused other types), bounded in size and depth before parsing.
     .onParse(({ request }) => readJsonBody(request, gate!.maxBodyBytes))
-    .derive(({ request }) => ({ role: auth.roleOf(request) as Role | undefined }))
+    // The role the gate decided on: not a second reading of the token.
+    .derive(({ request }) => ({ role: gate!.roleOf(request) }))
     .get("/healthz", () => ({ ok: true, version, uptime_s: Math.round((Date.now() - startedAt) / 1000) }), { detail: { tags: ["system"] } })
     .get("/api/version", () => ({ name: "mlstream", version }), { detail: { tags: ["system"] } });
 

@@ -67,6 +67,8 @@ export class RequestGate {
   readonly #checkHost: boolean;
   readonly #allowedOrigins: ReadonlySet<string>;
   readonly #maxBodyBytes: number;
+  /** The role check() found for each request it let through, for the routes to read. */
+  readonly #roles = new WeakMap<Request, Role>();
 
   constructor(options: GateOptions) {
     this.#options = options;
@@ -186,7 +188,13 @@ export class RequestGate {
         return refuse(413, "body_too_large", `the request body is ${length} bytes; the limit is ${this.#maxBodyBytes} (server.max_body_kb)`);
       }
     }
+    if (role !== undefined) this.#roles.set(request, role);
     return { allowed: true, role };
+  }
+
+  /** The role check() gave `request` (undefined on open routes and in-band ones without a token). */
+  roleOf(request: Request): Role | undefined {
+    return this.#roles.get(request);
   }
 
   /** The same origin as the Host the request was sent to, or a configured one. */
