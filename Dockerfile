@@ -1,15 +1,27 @@
 # mlstream as Helix's moonlight-web sidecar (docs/helix.md). Build: podman build -t mlstream .
+# Both stages start from Debian and take everything else from Debian's packages and the npm
+# registry (the lockfile pins Bun itself), the same two sources CI builds from; DEBIAN_IMAGE lets
+# a machine without a container registry use a local Debian image (docs/helix.md, "The image").
 # Stage 1 compiles the single binary with Bun; stage 2 is a slim Debian runtime with nothing else.
-FROM docker.io/oven/bun:1.4.5-debian AS build
+ARG DEBIAN_IMAGE=docker.io/library/debian:bookworm-slim
+
+FROM ${DEBIAN_IMAGE} AS build
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates nodejs npm \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json bunfig.toml tsconfig.json ./
-RUN bun install --frozen-lockfile --ignore-scripts
+# A build machine behind a TLS-inspecting proxy passes that proxy's CA as a build secret
+# (`--secret id=extra_ca,src=<pem>`); it is used for this step only and never enters an image.
+RUN --mount=type=secret,id=extra_ca \
+    if [ -s /run/secrets/extra_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/extra_ca; fi \
+ && npm ci --no-audit --no-fund
 COPY src ./src
 COPY web ./web
 COPY scripts ./scripts
-RUN bun scripts/build.ts --outfile /out/mlstream
+RUN node_modules/.bin/bun scripts/build.ts --outfile /out/mlstream
 
-FROM docker.io/library/debian:bookworm-slim
+FROM ${DEBIAN_IMAGE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \

@@ -4,8 +4,9 @@
 set -eu
 : "${MLSTREAM_DATA_DIR:=/data}"
 mkdir -p "$MLSTREAM_DATA_DIR" "${TMPDIR:-$MLSTREAM_DATA_DIR/tmp}"
-if [ -z "${MOONLIGHT_CREDENTIALS:-}" ] && [ -z "${MLSTREAM_TOKEN:-}" ]; then
-  echo "mlstream-entrypoint: MOONLIGHT_CREDENTIALS is not set; Helix authenticates with it" >&2
+if [ -z "${MOONLIGHT_CREDENTIALS:-}" ] && [ -z "${MLSTREAM_TOKEN:-}" ] \
+  && ! grep -qs '"credentials"' /app/server/config.json /opt/moonlight-web/server/config.json; then
+  echo "mlstream-entrypoint: no credentials (MOONLIGHT_CREDENTIALS or config.json); Helix authenticates with them" >&2
 fi
 # SIDECAR_BIN may be a command with arguments (testing outside the image): split on purpose.
 # shellcheck disable=SC2086
