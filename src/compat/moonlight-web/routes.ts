@@ -18,7 +18,8 @@ import { HttpError } from "../../server/http-error.ts";
 import { normalizeStreamerRequest } from "../../server/streamer-request.ts";
 import type { StreamerSupervisor } from "../../server/streamer-supervisor.ts";
 import type { HelixSettings } from "./helix-config.ts";
-import { HelixHosts, identityFor, ourIdFor } from "./helix-hosts.ts";
+import { identityFor, ourIdFor, type HelixHosts } from "./helix-hosts.ts";
+import { HELIX_PING_EVERY_MS } from "./helix-peer-socket.ts";
 import { HelixViewer } from "./helix-viewer.ts";
 import { MoonlightWebMessageError, parseAuthenticateAndInit, serverMessage, type AuthenticateAndInit, type SessionMode, type UnitMessage } from "./messages.ts";
 import { pairResponse } from "./pair-stream.ts";
@@ -29,7 +30,6 @@ const log = logger("compat");
 export const IN_BAND_AUTH_DEADLINE_MS = 5000;
 /** Close code when the first message is missing, malformed or not authenticated. */
 export const CLOSE_NOT_AUTHENTICATED = 1008;
-const PING_EVERY_MS = 500;
 
 export interface MoonlightWebCompatOptions {
   auth: Auth;
@@ -37,6 +37,7 @@ export interface MoonlightWebCompatOptions {
   hosts: HostService;
   supervisor: StreamerSupervisor;
   helix: HelixSettings;
+  helixHosts: HelixHosts;
   idleTimeoutS: number;
 }
 
@@ -61,7 +62,7 @@ interface SocketState {
 
 export function moonlightWebRoutes(options: MoonlightWebCompatOptions) {
   const { supervisor, auth } = options;
-  const helixHosts = new HelixHosts({ store: options.store, hosts: options.hosts, helixHosts: options.helix.hosts, pin: options.helix.pairingPin });
+  const { helixHosts } = options;
   const sessions = new Map<string, Session>();
   const sockets = new Map<string, SocketState>();
 
@@ -196,7 +197,7 @@ export function moonlightWebRoutes(options: MoonlightWebCompatOptions) {
             ws.close(CLOSE_NOT_AUTHENTICATED, "bad credentials");
             return;
           }
-          state.ping = setInterval(() => ws.raw.ping(), PING_EVERY_MS);
+          state.ping = setInterval(() => ws.raw.ping(), HELIX_PING_EVERY_MS);
           await start(ws, state, init);
           return;
         }
