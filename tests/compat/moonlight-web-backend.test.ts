@@ -4,10 +4,10 @@
  * admin status, and the attacker's side of the in-band access level.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SimHost } from "../../src/sim-host/sim-host.ts";
 import { tempDir } from "../support/cli.ts";
+import { writeHelixConfig } from "./helix-fixture.ts";
 import { startServer, until, untilAsync, type RunningServer } from "../support/server.ts";
 
 const PIN = "4321";
@@ -22,11 +22,8 @@ beforeAll(async () => {
   sim = new SimHost({ pin: PIN });
   const { httpPort } = await sim.start();
   dir = tempDir("mlstream-helix-");
-  const helixDir = join(dir.path, "helix");
-  mkdirSync(helixDir);
   // As Helix writes them (docs/helix.md §3), host 0 pointing at the sim host.
-  writeFileSync(join(helixDir, "config.json"), JSON.stringify({ bind_address: "0.0.0.0:8080", credentials: "{{MOONLIGHT_CREDENTIALS}}", webrtc_ice_servers: [], webrtc_port_range: { min: 40000, max: 40100 }, webrtc_network_types: ["udp4", "udp6"] }));
-  writeFileSync(join(helixDir, "data.json"), JSON.stringify({ hosts: [{ address: "127.0.0.1", http_port: httpPort, unique_id: null, cache: { name: "Helix (sim)", mac: "00:11:22:33:44:55" } }] }));
+  const helixDir = writeHelixConfig(dir.path, httpPort, { bind_address: "0.0.0.0:8080", webrtc_port_range: { min: 40000, max: 40100 } });
   server = await startServer(join(dir.path, "data"), { MOONLIGHT_CREDENTIALS: CREDENTIALS, MOONLIGHT_INTERNAL_PAIRING_PIN: PIN, MLSTREAM_COMPAT_HELIX_DIR: helixDir, MLSTREAM_TOKEN: OWN_TOKEN }, ["--compat", "moonlight-web"]);
 });
 

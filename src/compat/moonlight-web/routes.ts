@@ -49,7 +49,12 @@ interface Session {
   viewer: HelixViewer | undefined;
   /** The keepalive socket is still open. */
   kickoffOpen: boolean;
+  /** Watching for the last viewer (ours or Helix's) to leave, to stop the streamer then. */
+  watch?: ReturnType<typeof setInterval>;
 }
+
+/** How often a session nobody of Helix's holds looks whether anyone still watches its streamer. */
+const LAST_VIEWER_CHECK_MS = 500;
 
 interface SocketState {
   timer?: ReturnType<typeof setTimeout>;
@@ -91,13 +96,25 @@ export function moonlightWebRoutes(options: MoonlightWebCompatOptions) {
     }
   };
 
-  /** Nobody left on a session whose kickoff is gone: stop it (the fork stopped it on any close). */
+  /**
+   * A session whose kickoff and Helix viewer are gone stops once nobody watches its streamer — at
+   * once, or when the last of our own player's viewers leaves (the fork stopped it on any close).
+   */
   const maybeStop = (session: Session, why: string) => {
-    if (session.kickoffOpen || sessions.get(session.sessionId) !== session) return;
-    // Viewer counts settle after the child hears of the leave.
-    setTimeout(() => {
-      if (!session.kickoffOpen && viewerCount(session.streamerId) === 0) void stopSession(session, why);
-    }, 300);
+    if (session.kickoffOpen || sessions.get(session.sessionId) !== session || session.watch) return;
+    // Checked again and again: viewer counts settle after the child hears of a leave, and our own
+    // player's viewers may stay long after Helix's left.
+    session.watch = setInterval(() => {
+      if (session.kickoffOpen || session.viewer || sessions.get(session.sessionId) !== session) {
+        clearInterval(session.watch);
+        session.watch = undefined;
+        return;
+      }
+      if (viewerCount(session.streamerId) > 0) return;
+      clearInterval(session.watch);
+      session.watch = undefined;
+      void stopSession(session, why);
+    }, LAST_VIEWER_CHECK_MS);
   };
 
   const start = async (ws: { send(m: string): void; close(c: number, r: string): void }, state: SocketState, init: AuthenticateAndInit): Promise<void> => {
