@@ -21,11 +21,11 @@ import { EventEmitter } from "node:events";
 import nodeDataChannel, { type DataChannel, type PeerConnection, type RtcConfig, type Track } from "node-datachannel";
 import { logger } from "../core/log.ts";
 import { InputPacketFormatError, parseInputPacket, type InputPacket } from "../moonlight/input/input.ts";
-import { MoonlightWebInput, MoonlightWebInputError } from "../compat/moonlight-web/input-channels.ts";
 import { closeQuietly } from "./close-quietly.ts";
 import type { RtpFrame } from "./rtp-packetizer.ts";
 import { parseRtcpFeedback } from "./rtcp.ts";
 import type { ServerSignal, StreamInfo, ViewerSignal } from "./signaling.ts";
+import type { ViewerChannels, ViewerChannelsFactory } from "./viewer-channels.ts";
 
 const log = logger("webrtc");
 
@@ -68,6 +68,8 @@ export interface WebRtcViewerOptions {
   viewOnly?: boolean;
   /** Sends a message to this viewer (over its signaling channel). */
   signal: (message: ServerSignal) => void;
+  /** Understands the channels a viewer opens itself (viewer-channels.ts); without it they are closed. */
+  channels?: ViewerChannelsFactory;
 }
 
 export interface WebRtcViewerEvents {
@@ -137,8 +139,10 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
   #sentNext = 0;
   #audioSequence = Math.floor(Math.random() * 0x10000);
   #waitingForKeyframe = true;
-  /** Translator for a Helix browser's own input channels, made when the first one opens. */
-  #moonlightWeb: MoonlightWebInput | undefined;
+  /** The handler of the channels this viewer opened itself, made when the first one opens. */
+  #viewerChannels: ViewerChannels | undefined;
+  /** Those channels by label (a rumble goes back on one of them). */
+  readonly #viewerChannelsByLabel = new Map<string, DataChannel>();
   /** When a data channel last carried anything from the viewer (performance.now(); 0 = not open yet). */
   lastHeardAt = 0;
   #videoOpen = false;
@@ -237,8 +241,8 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
     this.#channels.push(input);
     this.#channels.push(pc.createDataChannel("input-unreliable", { unordered: true, maxRetransmits: 0 }));
     for (const channel of this.#channels) channel.onMessage((message) => this.#onInput(message));
-    // Channels the viewer opens itself: a Helix (moonlight-web) browser sends its input on its own
-    // labelled channels (docs/helix.md §1.2); any other label is closed.
+    // Channels the viewer opens itself (a Helix browser's own input channels, docs/helix.md §1.2):
+    // understood by the injected handler, any other label is closed.
     pc.onDataChannel((channel) => this.#onViewerChannel(channel));
 
     // Stream info first: a viewer sets up its decoder and input from it before the offer arrives.
@@ -277,7 +281,21 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
 
   /** Sends a signaling message to this viewer (status, end …). */
   sendSignal(message: ServerSignal): void {
-    if (!this.#closed) this.#options.signal(message);
+    if (this.#closed) return;
+    if (message.type === "rumble") this.#rumbleOnViewerChannel(message);
+    this.#options.signal(message);
+  }
+
+  /** A viewer whose own protocol carries rumble on one of its channels gets it there too. */
+  #rumbleOnViewerChannel(message: Extract<ServerSignal, { type: "rumble" }>): void {
+    const out = this.#viewerChannels?.rumble?.(message.controllerNumber, message.lowFrequency, message.highFrequency);
+    const channel = out && this.#viewerChannelsByLabel.get(out.label);
+    if (!out || !channel?.isOpen()) return;
+    try {
+      channel.sendMessageBinary(out.bytes as Buffer);
+    } catch (error) {
+      log.debug(`viewer ${this.id}: rumble on ${out.label}: ${(error as Error).message}`);
+    }
   }
 
   /** Tells the viewer about a new stream shape (resolution or codec change after a reconnect). */
@@ -386,16 +404,16 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
   }
 
   #onViewerChannel(channel: DataChannel): void {
-    this.#moonlightWeb ??= new MoonlightWebInput();
-    const translate = this.#moonlightWeb.channel(channel.getLabel());
+    const handler = (this.#viewerChannels ??= this.#options.channels?.());
+    const label = channel.getLabel();
+    const translate = handler?.translator(label);
     this.#channels.push(channel);
-    if (!translate) {
+    if (!handler || !translate) {
       closeQuietly([channel]);
       return;
     }
-    channel.onMessage((message) =>
-      this.#onInput(message, (bytes) => translate(bytes), (error) => error instanceof MoonlightWebInputError || error instanceof RangeError),
-    );
+    this.#viewerChannelsByLabel.set(label, channel);
+    channel.onMessage((message) => this.#onInput(message, translate, (error) => handler.isMalformed(error)));
   }
 
   /**

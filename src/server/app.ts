@@ -6,7 +6,7 @@
 import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
 import type { Registry } from "prom-client";
-import { moonlightWebRoutes } from "../compat/moonlight-web/routes.ts";
+import { moonlightWebCompat } from "../compat/moonlight-web/moonlight-web-compat.ts";
 import type { HelixSettings } from "../compat/moonlight-web/helix-config.ts";
 import type { Config } from "../core/config.ts";
 import type { Store } from "../core/store.ts";
@@ -120,6 +120,9 @@ export function createApp({ config, version, services, compat }: AppOptions) {
     gate = new RequestGate({ auth, server: config.server, routes: new RouteTable(app.routes, base) });
     return app;
   }
+  const helix = compat
+    ? moonlightWebCompat({ auth, store: compat.store, hosts: services.hosts, supervisor: services.supervisor, helix: compat.helix, idleTimeoutS: config.streamer.idle_timeout_s })
+    : undefined;
   const full = app
     .use(
       openapi({
@@ -146,7 +149,7 @@ export function createApp({ config, version, services, compat }: AppOptions) {
       { detail: { tags: ["system"] } },
     )
     .use(hostRoutes(services.hosts))
-    .use(streamerRoutes(services.supervisor, services.hosts, { idleTimeoutS: config.streamer.idle_timeout_s }))
+    .use(streamerRoutes(services.supervisor, services.hosts, { idleTimeoutS: config.streamer.idle_timeout_s }, helix?.streamers))
     .use(snapshotRoutes(new StreamSnapshots(services.supervisor)))
     .use(
       peerSocketRoute({
@@ -155,13 +158,10 @@ export function createApp({ config, version, services, compat }: AppOptions) {
         iceServersCommand: config.webrtc.ice_servers_command,
         iceTransportPolicy: config.webrtc.ice_transport_policy,
         defaultTransport: config.viewers.transport,
+        ...(helix ? { protocol: helix.peerSocket } : {}),
       }),
     )
-    .use(
-      compat
-        ? moonlightWebRoutes({ auth, store: compat.store, hosts: services.hosts, supervisor: services.supervisor, helix: compat.helix, idleTimeoutS: config.streamer.idle_timeout_s })
-        : new Elysia(),
-    );
+    .use(helix ? helix.routes : new Elysia());
   const spec = full.routes.find((route) => route.method === "GET" && route.path === `${base}/openapi/json`);
   const specHandler = spec!.handler as () => unknown;
   gate = new RequestGate({ auth, server: config.server, routes: new RouteTable(full.routes, base) });

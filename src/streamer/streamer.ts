@@ -23,6 +23,7 @@ import type { InputPacket } from "../moonlight/input/input.ts";
 import { emptySessionCounters, HostBusyError, type ConnectedInfo, type MoonlightSession, type SessionCounters, type SessionTermination } from "../moonlight/session.ts";
 import type { VideoFrame } from "../moonlight/video/video-depacketizer.ts";
 import type { ServerSignal, StreamerStatus, StreamInfo, ViewerSignal } from "../peer/signaling.ts";
+import type { ViewerChannelsFactory } from "../peer/viewer-channels.ts";
 import { WebRtcViewer, type IceSettings, type WebRtcViewerStats } from "../peer/webrtc-viewer.ts";
 import { Backoff } from "./backoff.ts";
 import { InputMixer } from "./input-mixer.ts";
@@ -48,6 +49,8 @@ export interface StreamerOptions {
   backoff?: Backoff;
   /** Also publish into this Janus (its HTTP API URL): docs/scale.md. */
   janusUrl?: string;
+  /** Understands channels a WebRTC viewer opens itself (src/peer/viewer-channels.ts). */
+  viewerChannels?: ViewerChannelsFactory;
 }
 
 export interface ViewerInfo {
@@ -265,6 +268,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
       audioSsrc: this.#fanout.audioSsrc,
       viewOnly: options.viewOnly ?? false,
       signal: options.signal,
+      ...(this.#options.viewerChannels ? { channels: this.#options.viewerChannels } : {}),
       ...(this.#options.ice || options.iceServers
         ? { ice: { ...this.#options.ice, ...(options.iceServers ? { iceServers: options.iceServers } : {}) } }
         : {}),

@@ -6,6 +6,7 @@
 import { logger, setLogLevel, LOG_LEVELS, type LogLevelName } from "../core/log.ts";
 import { InputPacketFormatError, parseInputPacket } from "../moonlight/input/input.ts";
 import { NvHttpClient } from "../moonlight/http/nvhttp.ts";
+import { MoonlightWebInput } from "../compat/moonlight-web/input-channels.ts";
 import { MoonlightSession } from "../moonlight/session.ts";
 import { isToStreamer, type FromStreamer, type StreamerInit, type ToStreamer } from "./ipc.ts";
 import { Streamer } from "./streamer.ts";
@@ -63,6 +64,8 @@ export async function runStreamerWorker(): Promise<number> {
       idleTimeoutMs: init.idleTimeoutMs,
       ice: init.ice,
       ...(init.janusUrl ? { janusUrl: init.janusUrl } : {}),
+      // A Helix browser's own input channels (docs/helix.md §1.2) on any WebRTC viewer.
+      viewerChannels: () => new MoonlightWebInput(),
       createSession: () => new MoonlightSession({ client, appId: init.appId, settings: init.settings }),
     });
     streamer = current;

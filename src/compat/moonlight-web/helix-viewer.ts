@@ -5,6 +5,7 @@
  */
 import type { ServerSignal } from "../../peer/signaling.ts";
 import { CLOSE_KICKED, type StreamerSupervisor } from "../../server/streamer-supervisor.ts";
+import { offerForHelixBrowser } from "./helix-offer.ts";
 import { parseClientSignal, serverMessage, type UnitMessage } from "./messages.ts";
 
 export interface HelixSocket {
@@ -95,7 +96,7 @@ export class HelixViewer {
   #onSignal(signal: ServerSignal): void {
     switch (signal.type) {
       case "offer":
-        this.#socket.send(serverMessage.offer(signal.sdp));
+        this.#socket.send(serverMessage.offer(offerForHelixBrowser(signal.sdp)));
         if (!this.#configSent) {
           this.#configSent = true;
           this.#socket.send(serverMessage.webRtcConfig(this.#iceServers));

@@ -12,10 +12,13 @@
  *                  f32 major, f32 minor, u16 rotation
  *   controllers    u8 0, u8 id, u32 supportedButtons, u16 caps   (arrival) | u8 1, u8 id (removal)
  *   controller{N}  u8 0, u32 buttons, u8 lt, u8 rt, i16 lx, i16 ly, i16 rx, i16 ry
+ *   controllers ←  u8 0, u8 id, u16 lowFrequency, u16 highFrequency   (rumble, server → browser)
  *
- * One instance per viewer: it keeps that viewer's active-pad mask, as the fork did.
+ * One instance per viewer: it keeps that viewer's active-pad mask, as the fork did. It is the
+ * ViewerChannels the streamer's process injects into every WebRTC viewer (src/peer/viewer-channels.ts).
  */
 import { ControllerType, TouchEventType, unpluggedGamepadState, type InputPacket } from "../../moonlight/input/input.ts";
+import type { ChannelTranslator, ViewerChannels } from "../../peer/viewer-channels.ts";
 
 export class MoonlightWebInputError extends Error {
   override name = "MoonlightWebInputError";
@@ -30,13 +33,11 @@ const MAX_PADS = 16;
 const TOUCH_TYPES = [TouchEventType.down, TouchEventType.move, TouchEventType.cancel];
 const textDecoder = new TextDecoder("utf-8", { fatal: true });
 
-type Translate = (bytes: Uint8Array) => InputPacket[];
-
-export class MoonlightWebInput {
+export class MoonlightWebInput implements ViewerChannels {
   #activePads = 0;
 
   /** The translator for a channel label, or undefined when the label is not one of Helix's. */
-  channel(label: string): Translate | undefined {
+  translator(label: string): ChannelTranslator | undefined {
     switch (label) {
       case "keyboard":
         return (bytes) => this.#keyboard(view(bytes, 1));
@@ -55,6 +56,22 @@ export class MoonlightWebInput {
       return (bytes) => this.#controllerState(pad, view(bytes, 15));
     }
     return undefined;
+  }
+
+  isMalformed(error: unknown): boolean {
+    // RangeError: a DataView read past a message shorter than its type needs.
+    return error instanceof MoonlightWebInputError || error instanceof RangeError;
+  }
+
+  /** Rumble for the browser's pad `controllerNumber`, on `controllers` (the fork's layout). */
+  rumble(controllerNumber: number, lowFrequency: number, highFrequency: number): { label: string; bytes: Uint8Array } {
+    const bytes = new Uint8Array(6);
+    const v = new DataView(bytes.buffer);
+    v.setUint8(0, 0);
+    v.setUint8(1, controllerNumber);
+    v.setUint16(2, lowFrequency);
+    v.setUint16(4, highFrequency);
+    return { label: "controllers", bytes };
   }
 
   #keyboard(v: DataView): InputPacket[] {

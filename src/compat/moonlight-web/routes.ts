@@ -18,7 +18,8 @@ import { HttpError } from "../../server/http-error.ts";
 import { normalizeStreamerRequest } from "../../server/streamer-request.ts";
 import type { StreamerSupervisor } from "../../server/streamer-supervisor.ts";
 import type { HelixSettings } from "./helix-config.ts";
-import { HelixHosts, identityFor, ourIdFor } from "./helix-hosts.ts";
+import { identityFor, ourIdFor, type HelixHosts } from "./helix-hosts.ts";
+import { HELIX_PING_EVERY_MS } from "./helix-peer-socket.ts";
 import { HelixViewer } from "./helix-viewer.ts";
 import { MoonlightWebMessageError, parseAuthenticateAndInit, serverMessage, type AuthenticateAndInit, type SessionMode, type UnitMessage } from "./messages.ts";
 import { pairResponse } from "./pair-stream.ts";
@@ -29,7 +30,6 @@ const log = logger("compat");
 export const IN_BAND_AUTH_DEADLINE_MS = 5000;
 /** Close code when the first message is missing, malformed or not authenticated. */
 export const CLOSE_NOT_AUTHENTICATED = 1008;
-const PING_EVERY_MS = 500;
 
 export interface MoonlightWebCompatOptions {
   auth: Auth;
@@ -37,6 +37,7 @@ export interface MoonlightWebCompatOptions {
   hosts: HostService;
   supervisor: StreamerSupervisor;
   helix: HelixSettings;
+  helixHosts: HelixHosts;
   idleTimeoutS: number;
 }
 
@@ -48,7 +49,12 @@ interface Session {
   viewer: HelixViewer | undefined;
   /** The keepalive socket is still open. */
   kickoffOpen: boolean;
+  /** Watching for the last viewer (ours or Helix's) to leave, to stop the streamer then. */
+  watch?: ReturnType<typeof setInterval>;
 }
+
+/** How often a session nobody of Helix's holds looks whether anyone still watches its streamer. */
+const LAST_VIEWER_CHECK_MS = 500;
 
 interface SocketState {
   timer?: ReturnType<typeof setTimeout>;
@@ -61,7 +67,7 @@ interface SocketState {
 
 export function moonlightWebRoutes(options: MoonlightWebCompatOptions) {
   const { supervisor, auth } = options;
-  const helixHosts = new HelixHosts({ store: options.store, hosts: options.hosts, helixHosts: options.helix.hosts, pin: options.helix.pairingPin });
+  const { helixHosts } = options;
   const sessions = new Map<string, Session>();
   const sockets = new Map<string, SocketState>();
 
@@ -90,13 +96,25 @@ export function moonlightWebRoutes(options: MoonlightWebCompatOptions) {
     }
   };
 
-  /** Nobody left on a session whose kickoff is gone: stop it (the fork stopped it on any close). */
+  /**
+   * A session whose kickoff and Helix viewer are gone stops once nobody watches its streamer — at
+   * once, or when the last of our own player's viewers leaves (the fork stopped it on any close).
+   */
   const maybeStop = (session: Session, why: string) => {
-    if (session.kickoffOpen || sessions.get(session.sessionId) !== session) return;
-    // Viewer counts settle after the child hears of the leave.
-    setTimeout(() => {
-      if (!session.kickoffOpen && viewerCount(session.streamerId) === 0) void stopSession(session, why);
-    }, 300);
+    if (session.kickoffOpen || sessions.get(session.sessionId) !== session || session.watch) return;
+    // Checked again and again: viewer counts settle after the child hears of a leave, and our own
+    // player's viewers may stay long after Helix's left.
+    session.watch = setInterval(() => {
+      if (session.kickoffOpen || session.viewer || sessions.get(session.sessionId) !== session) {
+        clearInterval(session.watch);
+        session.watch = undefined;
+        return;
+      }
+      if (viewerCount(session.streamerId) > 0) return;
+      clearInterval(session.watch);
+      session.watch = undefined;
+      void stopSession(session, why);
+    }, LAST_VIEWER_CHECK_MS);
   };
 
   const start = async (ws: { send(m: string): void; close(c: number, r: string): void }, state: SocketState, init: AuthenticateAndInit): Promise<void> => {
@@ -196,7 +214,7 @@ export function moonlightWebRoutes(options: MoonlightWebCompatOptions) {
             ws.close(CLOSE_NOT_AUTHENTICATED, "bad credentials");
             return;
           }
-          state.ping = setInterval(() => ws.raw.ping(), PING_EVERY_MS);
+          state.ping = setInterval(() => ws.raw.ping(), HELIX_PING_EVERY_MS);
           await start(ws, state, init);
           return;
         }

@@ -24,6 +24,26 @@ export interface PeerSocketOptions {
   iceTransportPolicy: "all" | "relay";
   /** Used when the viewer does not say (`?transport=`). */
   defaultTransport: TransportChoice;
+  /** Another sidecar's viewer protocol on this path (Helix's multi mode): the sockets it claims are its own. */
+  protocol?: PeerSocketProtocol;
+}
+
+/** The socket as another protocol sees it. */
+export interface ProtocolSocket {
+  readonly id: string;
+  send(text: string): void;
+  close(code: number, reason: string): void;
+  ping(): void;
+}
+
+export interface PeerSocketProtocol {
+  /** Decided on the upgrade request (the gate has let it through already). */
+  claims(request: Request): boolean;
+  open(socket: ProtocolSocket, streamerId: string): void;
+  /** A text frame, or undefined for a binary one. */
+  message(socketId: string, text: string | undefined): void;
+  pong(socketId: string): void;
+  close(socketId: string): void;
 }
 
 const TRANSPORTS = new Set<TransportChoice>(["auto", "webrtc", "websocket"]);
@@ -31,6 +51,9 @@ const TRANSPORTS = new Set<TransportChoice>(["auto", "webrtc", "websocket"]);
 export function peerSocketRoute(options: PeerSocketOptions) {
   const { supervisor } = options;
   const peers = new Map<string, { streamerId: string; peerId: string }>();
+  const { protocol } = options;
+  /** Sockets the other protocol claimed. */
+  const claimed = new Set<string>();
 
   const browserIce = async (): Promise<{ browser: BrowserIceServer[]; urls: string[]; perViewer: boolean }> => {
     let urls = options.iceServers;
@@ -49,6 +72,11 @@ export function peerSocketRoute(options: PeerSocketOptions) {
   return new Elysia().ws("/api/streamers/:id/peer", {
     query: t.Object({ access_token: t.Optional(t.String()), view_only: t.Optional(t.String()), transport: t.Optional(t.String()), ice: t.Optional(t.String()) }),
     async open(ws) {
+      if (protocol?.claims((ws.data as unknown as { request: Request }).request)) {
+        claimed.add(ws.id);
+        protocol.open({ id: ws.id, send: (text) => void ws.send(text), close: (code, reason) => ws.close(code, reason), ping: () => void ws.raw.ping() }, ws.data.params.id);
+        return;
+      }
       const role = (ws.data as unknown as { role: Role }).role;
       const streamerId = ws.data.params.id;
       const viewOnly = role === "view-only" || ws.data.query.view_only === "1" || ws.data.query.view_only === "true";
@@ -95,6 +123,10 @@ export function peerSocketRoute(options: PeerSocketOptions) {
       }
     },
     message(ws, raw) {
+      if (claimed.has(ws.id)) {
+        protocol!.message(ws.id, typeof raw === "string" ? raw : raw instanceof Uint8Array ? undefined : JSON.stringify(raw));
+        return;
+      }
       const peer = peers.get(ws.id);
       if (!peer) return;
       if (raw instanceof Uint8Array) {
@@ -122,7 +154,14 @@ export function peerSocketRoute(options: PeerSocketOptions) {
         ws.send(JSON.stringify({ type: "error", error: "bad_message", message: reason } satisfies ServerSignal));
       }
     },
+    pong(ws) {
+      if (claimed.has(ws.id)) protocol!.pong(ws.id);
+    },
     close(ws) {
+      if (claimed.delete(ws.id)) {
+        protocol!.close(ws.id);
+        return;
+      }
       const peer = peers.get(ws.id);
       if (!peer) return;
       peers.delete(ws.id);

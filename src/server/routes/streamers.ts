@@ -9,11 +9,23 @@ import { CreateStreamerBody, normalizeStreamerRequest } from "../streamer-reques
 import type { StreamerSupervisor } from "../streamer-supervisor.ts";
 import { hostHttpError, storeHttpError } from "./hosts.ts";
 
-export function streamerRoutes(supervisor: StreamerSupervisor, hosts: HostService, defaults: { idleTimeoutS: number }) {
+/**
+ * Another sidecar's protocol on these same paths (Helix's multi mode, `--compat moonlight-web`):
+ * the requests it claims get its answers (200, its shapes); every other request gets ours.
+ */
+export interface StreamersProtocol {
+  claims(request: Request): boolean;
+  create(body: CreateStreamerBody): Promise<unknown>;
+  list(): unknown;
+  get(id: string): unknown;
+}
+
+export function streamerRoutes(supervisor: StreamerSupervisor, hosts: HostService, defaults: { idleTimeoutS: number }, protocol?: StreamersProtocol) {
   return new Elysia({ prefix: "/api/streamers", detail: { tags: ["streamers"] } })
     .post(
       "",
-      async ({ body, set }) => {
+      async ({ body, set, request: http }) => {
+        if (protocol?.claims(http)) return protocol.create(body);
         const request = normalizeStreamerRequest(body, defaults);
         let host;
         let app;
@@ -44,8 +56,8 @@ export function streamerRoutes(supervisor: StreamerSupervisor, hosts: HostServic
       },
       { body: CreateStreamerBody, detail: { summary: "Create and start a streamer (headless)" } },
     )
-    .get("", () => supervisor.list(), { detail: { summary: "List streamers" } })
-    .get("/:id", ({ params }) => supervisor.get(params.id), { detail: { summary: "One streamer: status, stream, viewers, counters" } })
+    .get("", ({ request }) => (protocol?.claims(request) ? protocol.list() : supervisor.list()), { detail: { summary: "List streamers" } })
+    .get("/:id", ({ params, request }) => (protocol?.claims(request) ? protocol.get(params.id) : supervisor.get(params.id)), { detail: { summary: "One streamer: status, stream, viewers, counters" } })
     .delete(
       "/:id",
       async ({ params, query, set }) => {
