@@ -108,6 +108,8 @@ export interface SupervisorOptions {
   janusUrl?: string;
   /** Janus's HTTP API as viewers' browsers reach it: set, viewers take their media from Janus. */
   janusViewerUrl?: string;
+  /** streamer.viewer_keyframe_interval_ms */
+  viewerKeyframeIntervalMs?: number;
 }
 
 /**
@@ -538,6 +540,7 @@ export class StreamerSupervisor {
       ice: this.#options.ice,
       logLevel: this.#options.logLevel,
       ...(this.#janusUrlOf(spec) ? { janusUrl: this.#janusUrlOf(spec) } : {}),
+      ...(this.#options.viewerKeyframeIntervalMs !== undefined ? { viewerKeyframeIntervalMs: this.#options.viewerKeyframeIntervalMs } : {}),
     };
   }
 

@@ -29,6 +29,9 @@ import { InputMixer } from "./input-mixer.ts";
 import { JanusEgress, type JanusEgressHealth } from "./janus-egress.ts";
 import { KeyframeRequester } from "./keyframe-requester.ts";
 import { MediaFanout } from "./media-fanout.ts";
+import { StreamBitrate } from "./stream-bitrate.ts";
+import { ViewerKeyframePolicy, type ViewerKeyframeState } from "./viewer-keyframe-policy.ts";
+import { ViewerLink, type LinkVerdict } from "./viewer-link.ts";
 import { ViewerLiveness } from "./viewer-liveness.ts";
 
 const log = logger("streamer");
@@ -48,7 +51,12 @@ export interface StreamerOptions {
   backoff?: Backoff;
   /** Also publish into this Janus (its HTTP API URL): docs/scale.md. */
   janusUrl?: string;
+  /** A viewer's keyframe requests after a loss reach the host at most this often (streamer.viewer_keyframe_interval_ms). */
+  viewerKeyframeIntervalMs?: number;
 }
+
+/** streamer.viewer_keyframe_interval_ms's default. */
+export const DEFAULT_VIEWER_KEYFRAME_INTERVAL_MS = 3000;
 
 export interface ViewerInfo {
   id: string;
@@ -60,6 +68,8 @@ export interface ViewerInfo {
   stale: boolean;
   /** WebRTC statistics; a WebSocket viewer's are kept by the process that owns its socket. */
   stats: (WebRtcViewerStats & { rtt_ms: number }) | Record<string, number>;
+  /** How good its link is and, when its picture is poor, why (WebRTC viewers). */
+  link?: LinkVerdict & { keyframes: ViewerKeyframeState };
 }
 
 /** Receives the raw stream for transports that do their own framing (the WebSocket transport). */
@@ -138,6 +148,9 @@ export class Streamer extends EventEmitter<StreamerEvents> {
   readonly #mixer: InputMixer;
   readonly #liveness: ViewerLiveness;
   readonly #keyframes: KeyframeRequester;
+  readonly #viewerKeyframes: ViewerKeyframePolicy;
+  readonly #links = new Map<string, ViewerLink>();
+  readonly #bitrate = new StreamBitrate();
   readonly #backoff: Backoff;
   readonly #fanout = new MediaFanout({ videoSsrc: randomInt(1, 0x7fffffff), audioSsrc: randomInt(1, 0x7fffffff) });
   #session: MoonlightSession | undefined;
@@ -175,8 +188,19 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     });
     this.#keyframes = new KeyframeRequester({
       send: () => this.#session?.requestIdr(),
+      // A viewer whose request is held back (it asked within its interval) or that gets keyframes
+      // only does not keep the repeats going: it waits for whichever keyframe comes next.
       isWaiting: () =>
-        this.#externalWaiting || this.#janus?.waitingForKeyframe === true || [...this.#viewers.values()].some((v) => v.waitingForKeyframe && v.state === "connected"),
+        this.#externalWaiting || this.#janus?.waitingForKeyframe === true || [...this.#viewers.values()].some((v) => this.#waitsForHost(v)),
+    });
+    this.#viewerKeyframes = new ViewerKeyframePolicy({
+      requestFromHost: () => this.#keyframes.request(),
+      intervalMs: options.viewerKeyframeIntervalMs ?? DEFAULT_VIEWER_KEYFRAME_INTERVAL_MS,
+      othersWatching: (id) => {
+        let others = this.#external.size + (this.#janus ? 1 : 0);
+        for (const viewer of this.#viewers.values()) if (viewer.id !== id && viewer.receivingVideo) others++;
+        return others;
+      },
     });
   }
 
@@ -274,7 +298,14 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     this.#mixer.addViewer(id, { viewOnly: options.viewOnly ?? false });
     this.#liveness.watch(id, () => viewer.lastHeardAt);
     viewer.on("input", (packet) => this.#mixer.handle(id, packet));
-    viewer.on("keyframeRequest", () => this.#keyframes.request());
+    const link = new ViewerLink();
+    this.#links.set(id, link);
+    this.#viewerKeyframes.add(id);
+    viewer.on("keyframeRequest", (reason) => this.#onViewerKeyframeRequest(viewer, link, reason));
+    viewer.on("linkFeedback", (fractionLost, rembBps) => {
+      if (fractionLost !== undefined) link.report(fractionLost);
+      if (rembBps !== undefined) link.remb(rembBps, this.#bitrate.bps);
+    });
     viewer.on("open", () => this.emit("viewerOpen", id));
     viewer.on("closed", (reason) => this.#onViewerClosed(id, reason));
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
@@ -301,6 +332,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#keyframes.close();
+    this.#viewerKeyframes.close();
     this.#liveness.close();
     // Every viewer's held input is released on the host (the mixer sends the key-ups) before the
     // session ends: WebSocket viewers too, whose sockets the server closes only after we are gone.
@@ -333,6 +365,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
             state: v.state,
             stale: this.#liveness.isStale(v.id),
             stats: { ...v.stats, rtt_ms: v.rttMs },
+            ...this.#linkOf(v.id),
           }),
         ),
         ...[...this.#external.values()].map(
@@ -463,9 +496,44 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     }
     if (this.#tap && this.#info) this.#tap.video(frame, this.#info.codec);
     if (frame.isIdr) this.#externalWaiting = false;
+    this.#bitrate.add(frame.data.byteLength);
     const written = this.#fanout.writeVideo(frame.data, frame.isIdr, frame.arrivalUs);
+    if (frame.isIdr && written) {
+      this.#viewerKeyframes.keyframeSent();
+      // A viewer whose link is slower than the stream gets this keyframe and skips to the next one.
+      for (const viewer of this.#viewers.values()) if (this.#links.get(viewer.id)?.keyframesOnly) viewer.resetToKeyframe();
+    }
     // With only WebSocket viewers nothing is written here, yet their keyframe has arrived (the tap).
     if (frame.isIdr && (written || this.#viewers.size === 0)) this.#keyframes.keyframeArrived();
+  }
+
+  /**
+   * A viewer lost its picture (PLI, FIR, its player asked) or its track just opened. A lost picture
+   * means its delta frames no longer decode: it skips to the next keyframe, whoever asked for it,
+   * and its own request reaches the host only as often as the policy allows.
+   */
+  #onViewerKeyframeRequest(viewer: WebRtcViewer, link: ViewerLink, reason: "pli" | "fir" | "viewer" | "track-open"): void {
+    if (reason === "track-open") {
+      this.#viewerKeyframes.request(viewer.id, "join");
+      return;
+    }
+    viewer.resetToKeyframe();
+    link.keyframeRequest();
+    this.#viewerKeyframes.request(viewer.id, "loss");
+  }
+
+  /** Whether this viewer's wait should keep the host requests repeating. */
+  #waitsForHost(viewer: WebRtcViewer): boolean {
+    if (!viewer.waitingForKeyframe || viewer.state !== "connected") return false;
+    if (this.#links.get(viewer.id)?.keyframesOnly) return false;
+    return this.#viewerKeyframes.state(viewer.id)?.holding !== true;
+  }
+
+  #linkOf(id: string): { link?: LinkVerdict & { keyframes: ViewerKeyframeState } } {
+    const link = this.#links.get(id);
+    const keyframes = this.#viewerKeyframes.state(id);
+    if (!link || !keyframes) return {};
+    return { link: { ...link.verdict(this.#bitrate.bps, this.#viewerKeyframes.intervalMs), keyframes } };
   }
 
   /**
@@ -511,6 +579,8 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     const viewer = this.#viewers.get(id);
     if (!viewer) return;
     this.#viewers.delete(id);
+    this.#links.delete(id);
+    this.#viewerKeyframes.remove(id);
     this.#fanout.delete(viewer);
     this.#liveness.unwatch(id);
     this.#mixer.removeViewer(id);

@@ -63,6 +63,7 @@ export async function runStreamerWorker(): Promise<number> {
       idleTimeoutMs: init.idleTimeoutMs,
       ice: init.ice,
       ...(init.janusUrl ? { janusUrl: init.janusUrl } : {}),
+      ...(init.viewerKeyframeIntervalMs !== undefined ? { viewerKeyframeIntervalMs: init.viewerKeyframeIntervalMs } : {}),
       createSession: () => new MoonlightSession({ client, appId: init.appId, settings: init.settings }),
     });
     streamer = current;
