@@ -174,7 +174,7 @@ export const SCHEMA = {
   },
   streamer: {
     idle_timeout_s: intField("Stop a streamer this long after its last viewer leaves; 0 keeps it up.", 0, 0, 30 * 24 * 3600),
-    viewer_keyframe_interval_ms: intField("A viewer that keeps losing its picture gets a new keyframe asked for at most this often (others are not made to pay for its link); a joining viewer, or one alone, is served at once.", 3000, 100, 60_000),
+    viewer_keyframe_interval_ms: intField("A viewer that keeps losing its picture gets a new keyframe asked for at most this often (others are not made to pay for its link); a joining viewer, or one alone, is served at once.", 5000, 100, 60_000),
   },
   viewers: {
     transport: enumField("How viewers get media: auto (WebRTC, falling back to WebSocket), webrtc, websocket.", ["auto", "webrtc", "websocket"] as const, "auto"),

@@ -47,6 +47,8 @@ export class WebRtcReceiver extends EventEmitter<WebRtcReceiverEvents> {
   #closed = false;
   audioPackets = 0;
   rtpPackets = 0;
+  /** Times a loss broke the picture and a keyframe was asked for. */
+  picturesLost = 0;
 
   constructor(options: WebRtcReceiverOptions) {
     super();
@@ -166,7 +168,14 @@ export class WebRtcReceiver extends EventEmitter<WebRtcReceiverEvents> {
         if (isRtcp(message)) return;
         this.rtpPackets++;
         this.emit("rtp", message);
+        const hadPicture = !depacketizer.waitingForKeyframe;
         depacketizer.push(message);
+        // As a browser does: a lost packet breaks the reference (we keep no jitter buffer and send
+        // no NACKs), so ask for a keyframe at once rather than only after a second without frames.
+        if (hadPicture && depacketizer.waitingForKeyframe) {
+          this.picturesLost++;
+          track.requestKeyframe();
+        }
       });
     } else {
       track.onMessage((message) => {

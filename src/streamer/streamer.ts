@@ -56,7 +56,7 @@ export interface StreamerOptions {
 }
 
 /** streamer.viewer_keyframe_interval_ms's default. */
-export const DEFAULT_VIEWER_KEYFRAME_INTERVAL_MS = 3000;
+export const DEFAULT_VIEWER_KEYFRAME_INTERVAL_MS = 5000;
 
 export interface ViewerInfo {
   id: string;
