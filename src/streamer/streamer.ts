@@ -150,6 +150,8 @@ export class Streamer extends EventEmitter<StreamerEvents> {
   readonly #keyframes: KeyframeRequester;
   readonly #viewerKeyframes: ViewerKeyframePolicy;
   readonly #links = new Map<string, ViewerLink>();
+  /** The link quality each viewer was last told (none until it first had trouble). */
+  readonly #toldLink = new Map<string, LinkVerdict["quality"]>();
   readonly #bitrate = new StreamBitrate();
   readonly #backoff: Backoff;
   readonly #fanout = new MediaFanout({ videoSsrc: randomInt(1, 0x7fffffff), audioSsrc: randomInt(1, 0x7fffffff) });
@@ -305,6 +307,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     viewer.on("linkFeedback", (fractionLost, rembBps) => {
       if (fractionLost !== undefined) link.report(fractionLost);
       if (rembBps !== undefined) link.remb(rembBps, this.#bitrate.bps);
+      this.#tellLink(viewer, link);
     });
     viewer.on("open", () => this.emit("viewerOpen", id));
     viewer.on("closed", (reason) => this.#onViewerClosed(id, reason));
@@ -520,6 +523,20 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     viewer.resetToKeyframe();
     link.keyframeRequest();
     this.#viewerKeyframes.request(viewer.id, "loss");
+    this.#tellLink(viewer, link);
+  }
+
+  /**
+   * Tells the viewer when its link verdict changes, so that its player can say why the picture is
+   * poor. Checked on each receiver report (about once a second) and each lost picture.
+   */
+  #tellLink(viewer: WebRtcViewer, link: ViewerLink): void {
+    const verdict = link.verdict(this.#bitrate.bps, this.#viewerKeyframes.intervalMs);
+    if (this.#toldLink.get(viewer.id) === verdict.quality) return;
+    if (verdict.quality === "good" && !this.#toldLink.has(viewer.id)) return;
+    this.#toldLink.set(viewer.id, verdict.quality);
+    viewer.sendSignal({ type: "link", quality: verdict.quality, reason: verdict.reason });
+    if (verdict.quality !== "good") log.info(`${this.id}: viewer ${viewer.id}: ${verdict.quality} link: ${verdict.reason}`);
   }
 
   /** Whether this viewer's wait should keep the host requests repeating. */
@@ -580,6 +597,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     if (!viewer) return;
     this.#viewers.delete(id);
     this.#links.delete(id);
+    this.#toldLink.delete(id);
     this.#viewerKeyframes.remove(id);
     this.#fanout.delete(viewer);
     this.#liveness.unwatch(id);

@@ -11,7 +11,8 @@
  * third `mlstream join` watches from inside the namespace, behind the bad link. Its terminal viewer
  * asks for a keyframe after every loss, as a browser does. Asserted: the clean viewers' frame rate
  * and keyframes per minute stay as they were without it (loose bounds), the bad viewer still gets
- * pictures, and the viewer list says why its picture is poor. Needs root (CI is root).
+ * pictures, and the viewer list and the viewer itself say why its picture is poor. Needs root (CI is
+ * root).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
@@ -37,6 +38,7 @@ interface JoinSummary {
   frames_dropped: number;
   first_frame_ms: number | null;
   error: string | null;
+  link_notice: { quality: string; reason: string | null } | null;
 }
 
 interface ViewerRow {
@@ -155,5 +157,9 @@ describe("a viewer behind 2 Mbit/s and 5 % loss", () => {
     expect(badRow?.link?.reason).toContain("waits for the next keyframe");
     expect(badRow?.link?.keyframes.deferred).toBeGreaterThan(0);
     expect(cleanRows.map((r) => r.link?.quality)).toEqual(["good", "good"]);
+    // The bad viewer itself was told (its player shows it); the clean ones never were.
+    expect(bad.link_notice?.quality).toBe("lossy");
+    expect(bad.link_notice?.reason).toContain("waits for the next keyframe");
+    expect([cleanA.link_notice, cleanB.link_notice, ...alone.map((s) => s.link_notice)]).toEqual([null, null, null, null]);
   }, 120_000);
 });
