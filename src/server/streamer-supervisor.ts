@@ -110,6 +110,8 @@ export interface SupervisorOptions {
   janusViewerUrl?: string;
   /** streamer.viewer_keyframe_interval_ms */
   viewerKeyframeIntervalMs?: number;
+  /** streamer.reference_frame_invalidation = on */
+  referenceFrameInvalidation?: boolean;
 }
 
 /**
@@ -535,7 +537,7 @@ export class StreamerSupervisor {
       identity: { uniqueId: identity.uniqueId, certPem: identity.certPem, keyPem: identity.keyPem },
       serverCertPem: pairing.serverCertPem,
       appId: spec.appId,
-      settings: spec.settings,
+      settings: this.#options.referenceFrameInvalidation ? { ...spec.settings, referenceFrameInvalidation: true } : spec.settings,
       idleTimeoutMs: spec.idleTimeoutS * 1000,
       ice: this.#options.ice,
       logLevel: this.#options.logLevel,
