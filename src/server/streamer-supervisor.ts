@@ -300,6 +300,7 @@ export class StreamerSupervisor {
       viewOnly: peer.viewOnly,
       ...(this.#options.wsMaxBufferedBytes ? { maxBufferedBytes: this.#options.wsMaxBufferedBytes } : {}),
       onKeyframeNeeded: () => entry.process.requestKeyframe(true),
+      onLinkChange: (quality, reason) => peer.send({ type: "link", quality, reason }),
     });
     entry.process.addExternalViewer(peer.id, peer.viewOnly);
     peer.send({ type: "transport", transport: "websocket" });
@@ -584,7 +585,7 @@ export class StreamerSupervisor {
         const peer = entry.peers.get(v.id);
         if (peer?.transport === "janus") return { ...v, transport: "janus" as const };
         const ws = peer?.ws;
-        return ws ? { ...v, transport: "websocket" as const, stats: { ...ws.stats } } : v;
+        return ws ? { ...v, transport: "websocket" as const, stats: { ...ws.stats }, link: { ...ws.link } } : v;
       }),
       counters: snapshot?.counters ?? null,
       egress: snapshot?.egress ?? null,

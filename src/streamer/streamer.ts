@@ -68,8 +68,11 @@ export interface ViewerInfo {
   stale: boolean;
   /** WebRTC statistics; a WebSocket viewer's are kept by the process that owns its socket. */
   stats: (WebRtcViewerStats & { rtt_ms: number }) | Record<string, number>;
-  /** How good its link is and, when its picture is poor, why (WebRTC viewers). */
-  link?: LinkVerdict & { keyframes: ViewerKeyframeState };
+  /**
+   * How good its link is and, when its picture is poor, why; a WebRTC viewer's also has what its
+   * receiver reports said and its keyframe requests, a WebSocket viewer's only the verdict.
+   */
+  link?: Pick<LinkVerdict, "quality" | "reason"> & Partial<Omit<LinkVerdict, "quality" | "reason"> & { keyframes: ViewerKeyframeState }>;
 }
 
 /** Receives the raw stream for transports that do their own framing (the WebSocket transport). */
