@@ -308,8 +308,8 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     this.#viewerKeyframes.add(id);
     viewer.on("keyframeRequest", (reason) => this.#onViewerKeyframeRequest(viewer, link, reason));
     viewer.on("linkFeedback", (fractionLost, rembBps) => {
-      if (fractionLost !== undefined) link.report(fractionLost);
-      if (rembBps !== undefined) link.remb(rembBps, this.#bitrate.bps);
+      if (rembBps !== undefined) link.remb(rembBps);
+      if (fractionLost !== undefined) link.report(fractionLost, this.#bitrate.bps);
       this.#tellLink(viewer, link);
     });
     viewer.on("open", () => this.emit("viewerOpen", id));

@@ -4,8 +4,11 @@
  * offer does) and how often it loses its picture (keyframe requests). The verdict says why its
  * picture is poor and how it is served:
  *
- * - "slow": its estimate is below the stream's bitrate. Delta frames would only queue and be lost,
- *   so it gets keyframes only (a still picture each time one goes out) until its estimate recovers.
+ * - "slow": it loses packets and its estimate is below the stream's bitrate. Delta frames would
+ *   only queue and be lost, so it gets keyframes only (a still picture each time one goes out) for
+ *   `holdMs`, then the whole stream again. A low estimate alone is not enough: Chromium's REMB
+ *   starts low and grows only with what it receives, so it would keep a viewer on keyframes only
+ *   for good (and mark every browser slow as it joins).
  * - "lossy": it loses packets (≥ `lossThreshold` in a report, or ≥ `requestsToMark` keyframe
  *   requests within `windowMs`). After each unrecoverable loss it waits for the next keyframe and
  *   its own requests are limited (viewer-keyframe-policy.ts), so the others do not pay for it.
@@ -67,16 +70,17 @@ export class ViewerLink {
     this.#now = options.now ?? (() => performance.now());
   }
 
-  /** A receiver report's fraction lost (0–1). */
-  report(fractionLost: number): void {
+  /** A receiver report's fraction lost (0–1), judged with its last estimate against the stream's bitrate. */
+  report(fractionLost: number, streamBps: number): void {
     this.#fractionLost = fractionLost;
-    if (fractionLost >= this.#lossThreshold) this.#markLossy(fractionLost);
+    if (fractionLost < this.#lossThreshold) return;
+    this.#markLossy(fractionLost);
+    if (this.#rembBps !== null && streamBps > 0 && this.#rembBps < streamBps * this.#slowShare) this.#slowUntil = this.#now() + this.#holdMs;
   }
 
-  /** A REMB estimate, judged against the stream's current bitrate. */
-  remb(bps: number, streamBps: number): void {
+  /** A REMB estimate (bits/s). */
+  remb(bps: number): void {
     this.#rembBps = bps;
-    if (streamBps > 0 && bps < streamBps * this.#slowShare) this.#slowUntil = this.#now() + this.#holdMs;
   }
 
   /** The viewer lost its picture (PLI, FIR, its player asked). */
