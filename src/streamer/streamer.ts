@@ -55,6 +55,14 @@ export interface StreamerOptions {
   viewerKeyframeIntervalMs?: number;
 }
 
+/**
+ * A loss report within this long (or two round trips, if longer) of a keyframe sent to the viewer
+ * was sent before that keyframe reached it: it is not a new loss. Without this, a viewer behind a
+ * queue (a slow link) that asked again while its keyframe was on the way was put back to waiting
+ * for the next one, and skipped every frame of the keyframe it had just been sent.
+ */
+const STALE_LOSS_REPORT_MS = 300;
+
 /** streamer.viewer_keyframe_interval_ms's default. */
 export const DEFAULT_VIEWER_KEYFRAME_INTERVAL_MS = 5000;
 
@@ -153,6 +161,8 @@ export class Streamer extends EventEmitter<StreamerEvents> {
   readonly #keyframes: KeyframeRequester;
   readonly #viewerKeyframes: ViewerKeyframePolicy;
   readonly #links = new Map<string, ViewerLink>();
+  /** When each viewer was last sent a keyframe (performance.now()). */
+  readonly #keyframeSentAt = new Map<string, number>();
   /** The link quality each viewer was last told (none until it first had trouble). */
   readonly #toldLink = new Map<string, LinkVerdict["quality"]>();
   readonly #bitrate = new StreamBitrate();
@@ -506,6 +516,8 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     const written = this.#fanout.writeVideo(frame.data, frame.isIdr, frame.arrivalUs);
     if (frame.isIdr && written) {
       this.#viewerKeyframes.keyframeSent();
+      const now = performance.now();
+      for (const viewer of this.#viewers.values()) if (viewer.receivingVideo) this.#keyframeSentAt.set(viewer.id, now);
       // A viewer whose link is slower than the stream gets this keyframe and skips to the next one.
       for (const viewer of this.#viewers.values()) if (this.#links.get(viewer.id)?.keyframesOnly) viewer.resetToKeyframe();
     }
@@ -523,6 +535,8 @@ export class Streamer extends EventEmitter<StreamerEvents> {
       this.#viewerKeyframes.request(viewer.id, "join");
       return;
     }
+    const sinceKeyframe = performance.now() - (this.#keyframeSentAt.get(viewer.id) ?? Number.NEGATIVE_INFINITY);
+    if (sinceKeyframe < Math.max(STALE_LOSS_REPORT_MS, 2 * viewer.rttMs)) return;
     viewer.resetToKeyframe();
     link.keyframeRequest();
     this.#viewerKeyframes.request(viewer.id, "loss");
@@ -601,6 +615,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     this.#viewers.delete(id);
     this.#links.delete(id);
     this.#toldLink.delete(id);
+    this.#keyframeSentAt.delete(id);
     this.#viewerKeyframes.remove(id);
     this.#fanout.delete(viewer);
     this.#liveness.unwatch(id);
