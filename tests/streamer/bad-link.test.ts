@@ -140,15 +140,19 @@ describe("a viewer behind 2 Mbit/s and 5 % loss", () => {
   test("the clean viewers keep their frame rate and keyframe rate; the bad one still gets pictures and is told why they are poor", async () => {
     alone = await Promise.all([watch(false), watch(false)]);
 
-    let badRow: ViewerRow | undefined;
-    let cleanRows: ViewerRow[];
-    const withBad = Promise.all([watch(false), watch(false), watch(true)]);
-    // Halfway through, the viewer list says which viewer has the poor link and why.
-    await Bun.sleep((WATCH_S / 2) * 1000 + 3000);
-    const rows = ((await (await api("/api/streamers/s1")).json()) as { viewers: ViewerRow[] }).viewers;
+    let watching = true;
+    const withBad = Promise.all([watch(false), watch(false), watch(true)]).finally(() => (watching = false));
+    // The viewer list, once a second while they watch: a mark holds 5 s after the last sign of trouble.
+    const samples: ViewerRow[][] = [];
+    while (watching) {
+      await Bun.sleep(1000);
+      samples.push(((await (await api("/api/streamers/s1")).json()) as { viewers: ViewerRow[] }).viewers);
+    }
     const [cleanA, cleanB, bad] = await withBad;
-    badRow = rows.find((r) => r.id === bad.peer_id);
-    cleanRows = rows.filter((r) => r.id === cleanA.peer_id || r.id === cleanB.peer_id);
+    const badRows = samples.flatMap((rows) => rows.filter((r) => r.id === bad.peer_id));
+    // The sample where its link looked worst (a mark, else the last).
+    const badRow = badRows.find((r) => r.link?.quality === "lossy") ?? badRows.at(-1);
+    const cleanRows = samples.flatMap((rows) => rows.filter((r) => r.id === cleanA.peer_id || r.id === cleanB.peer_id));
 
     const figures = {
       clean_alone: alone.map((s) => ({ fps: s.fps, keyframes_per_min: perMinute(s) })),
@@ -163,7 +167,7 @@ describe("a viewer behind 2 Mbit/s and 5 % loss", () => {
     // The bad viewer still gets pictures (how many varies a lot: a keyframe arrives whole or not).
     expect(bad.frames).toBeGreaterThanOrEqual(5);
     expect(bad.packets_lost).toBeGreaterThan(0);
-    // And the viewer list says why its picture is poor; the clean viewers' links are good.
+    // And the viewer list said why its picture was poor.
     expect(badRow?.link?.quality).toBe("lossy");
     expect(badRow?.link?.reason).toContain("waits for the next keyframe");
     expect(badRow?.link?.keyframes.deferred).toBeGreaterThan(0);
@@ -171,7 +175,7 @@ describe("a viewer behind 2 Mbit/s and 5 % loss", () => {
     // to "good": on 2 busy shared cores a clean receiver process now and then misses a packet too.)
     expect(bad.link_notice?.quality).toBe("lossy");
     expect(bad.link_notice?.reason).toContain("waits for the next keyframe");
-    console.log(`clean viewers' links: ${JSON.stringify(cleanRows.map((r) => r.link?.quality))}, told: ${JSON.stringify([cleanA.link_notice, cleanB.link_notice])}`);
+    console.log(`clean viewers' links seen: ${JSON.stringify([...new Set(cleanRows.map((r) => r.link?.quality))])}, told: ${JSON.stringify([cleanA.link_notice, cleanB.link_notice])}`);
   }, 120_000);
 
   test("a real Chromium behind the bad link: the clean viewers keep their rates, it plays, and its page shows what the server says of its link", async () => {
