@@ -174,6 +174,8 @@ export const SCHEMA = {
   },
   streamer: {
     idle_timeout_s: intField("Stop a streamer this long after its last viewer leaves; 0 keeps it up.", 0, 0, 30 * 24 * 3600),
+    viewer_keyframe_interval_ms: intField("A viewer that keeps losing its picture gets a new keyframe asked for at most this often (others are not made to pay for its link); a joining viewer, or one alone, is served at once.", 5000, 100, 60_000),
+    reference_frame_invalidation: enumField("on: after a loss on the host's link, ask a host that can (Sunshine with a hardware encoder) to invalidate the lost frames instead of sending an IDR. Viewers' decoders then see a frame gap, which not every browser decoder hides: off by default.", ["off", "on"] as const, "off"),
   },
   viewers: {
     transport: enumField("How viewers get media: auto (WebRTC, falling back to WebSocket), webrtc, websocket.", ["auto", "webrtc", "websocket"] as const, "auto"),

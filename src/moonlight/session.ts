@@ -52,6 +52,14 @@ export interface StreamSettings {
   hdr?: boolean;
   /** Treat the host as remote (smaller packets on the host side). Default false. */
   remote?: boolean;
+  /**
+   * After a loss on the host's link, ask a host that can (its DESCRIBE has refPicInvalidation:
+   * Sunshine with NVENC/AMF/QSV) to invalidate the lost frames (RFI, control 0x0301) instead of
+   * sending an IDR, and announce a decoder that takes any number of reference frames. The viewers'
+   * decoders then see a gap in frame_num before the host's next frame; Moonlight enables this only
+   * for decoders known to cope, and a browser's is not known, so the default is false.
+   */
+  referenceFrameInvalidation?: boolean;
 }
 
 export type SessionStage = "launch" | "rtsp" | "audio" | "control" | "video" | "streaming";
@@ -100,6 +108,8 @@ export interface SessionCounters {
   framesLost: number;
   fecRecoveries: number;
   idrRequests: number;
+  /** Reference-frame invalidations asked for instead of an IDR (settings.referenceFrameInvalidation). */
+  rfiRequests: number;
   malformedDatagrams: number;
   audioPackets: number;
   audioFecRecoveries: number;
@@ -164,6 +174,7 @@ export function emptySessionCounters(): SessionCounters {
     framesLost: 0,
     fecRecoveries: 0,
     idrRequests: 0,
+    rfiRequests: 0,
     malformedDatagrams: 0,
     audioPackets: 0,
     audioFecRecoveries: 0,
@@ -242,6 +253,7 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
             fps: settings.fps,
             bitrateKbps: settings.bitrateKbps,
             packetSize,
+            decoderSupportsRfi: settings.referenceFrameInvalidation ?? false,
             audioChannels: channels,
             videoFormats: codecs.reduce((mask, codec) => mask | CODEC_FORMATS[codec], 0),
             remote: settings.remote ?? false,
@@ -296,9 +308,11 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
           codec,
           packetSize,
           ...((rtsp.encryptionEnabled & 0x02) !== 0 ? { cipher: new VideoCipher(this.#keys.rikey) } : {}),
+          referenceFrameInvalidation: (settings.referenceFrameInvalidation ?? false) && rtsp.describe.refPicInvalidation,
         },
         {
           onFrame: (frame) => this.#onFrame(frame),
+          onFrameLoss: (loss) => this.#invalidateReferenceFrames(loss.firstFrame, loss.lastFrame),
           onIdrNeeded: (reason) => {
             log.debug(`requesting IDR (${reason})`);
             this.requestIdr();
@@ -360,6 +374,18 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
       this.#control.requestIdr();
     } catch (error) {
       log.debug(`IDR request not sent: ${(error as Error).message}`);
+    }
+  }
+
+  /** Asks the host to stop referencing frames first…last (only when it advertised RFI). */
+  #invalidateReferenceFrames(firstFrame: number, lastFrame: number): void {
+    if (!this.#control) return;
+    this.counters.rfiRequests++;
+    log.debug(`invalidating reference frames ${firstFrame}…${lastFrame}`);
+    try {
+      this.#control.invalidateReferenceFrames(firstFrame, lastFrame);
+    } catch (error) {
+      log.debug(`RFI not sent: ${(error as Error).message}`);
     }
   }
 

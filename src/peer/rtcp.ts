@@ -9,6 +9,8 @@
  *   RTPFB (205) FMT 1 generic NACK (RFC 4585): sender SSRC, media SSRC, then FCI words PID(16) BLP(16)
  *   PSFB  (206) FMT 1 PLI: sender SSRC, media SSRC
  *   PSFB  (206) FMT 4 FIR (RFC 5104): sender SSRC, 0, then entries SSRC(32) seq(8) reserved(24)
+ *   PSFB  (206) FMT 15 REMB (draft-alvestrand-rmcat-remb): sender SSRC, 0, "REMB", SSRC count(8)
+ *        BR exponent(6) BR mantissa(18) (bitrate = mantissa << exponent, bits/s), then the SSRCs
  */
 
 export interface RtcpFeedback {
@@ -18,12 +20,17 @@ export interface RtcpFeedback {
   nackedSequences: number[];
   /** The first receiver-report block, if any. */
   report?: { fractionLost: number; cumulativeLost: number; jitter: number; highestSequence: number };
+  /** The receiver's estimate of its link (REMB, bits/s), if it sent one. */
+  rembBps?: number;
 }
 
 const PT_SR = 200;
 const PT_RR = 201;
 const PT_RTPFB = 205;
 const PT_PSFB = 206;
+const FMT_REMB = 15;
+/** "REMB" as a big-endian u32. */
+const REMB_ID = 0x52454d42;
 
 /**
  * Reads a compound RTCP packet. Malformed input yields what was read before the damage (never
@@ -60,6 +67,9 @@ export function parseRtcpFeedback(packet: Uint8Array): RtcpFeedback & { ok: bool
       }
     } else if (type === PT_PSFB && (count === 1 || count === 4)) {
       out.keyframeRequested = true;
+    } else if (type === PT_PSFB && count === FMT_REMB && body + 16 <= at + length && view.getUint32(body + 8) === REMB_ID) {
+      const word = view.getUint32(body + 12);
+      out.rembBps = (word & 0x3ffff) * 2 ** ((word >>> 18) & 0x3f);
     } else if (type === PT_RTPFB && count === 1) {
       for (let fci = body + 8; fci + 4 <= at + length; fci += 4) {
         const pid = view.getUint16(fci);
@@ -97,6 +107,26 @@ export function serializeNack(senderSsrc: number, mediaSsrc: number, sequences: 
     view.setUint16(12 + i * 4, pid);
     view.setUint16(14 + i * 4, blp);
   });
+  return packet;
+}
+
+/** Serializes a REMB for `bitrateBps` about `mediaSsrc` (24 bytes: header, sender SSRC, 0, "REMB", count 1 + exponent + mantissa, media SSRC). */
+export function serializeRemb(senderSsrc: number, mediaSsrc: number, bitrateBps: number): Uint8Array {
+  let exponent = 0;
+  let mantissa = Math.max(0, Math.floor(bitrateBps));
+  while (mantissa > 0x3ffff) {
+    mantissa = Math.floor(mantissa / 2);
+    exponent++;
+  }
+  const packet = new Uint8Array(24);
+  const view = new DataView(packet.buffer);
+  packet[0] = 0x80 | FMT_REMB;
+  packet[1] = PT_PSFB;
+  view.setUint16(2, packet.length / 4 - 1);
+  view.setUint32(4, senderSsrc >>> 0);
+  view.setUint32(12, REMB_ID);
+  view.setUint32(16, ((1 << 24) | (exponent << 18) | mantissa) >>> 0);
+  view.setUint32(20, mediaSsrc >>> 0);
   return packet;
 }
 

@@ -53,6 +53,8 @@ export type ServerSignal =
   | { type: "transport"; transport: "webrtc" | "websocket" }
   /** The host rumbles this viewer's controller `controllerNumber` (its own numbering); 0/0 stops. */
   | { type: "rumble"; controllerNumber: number; lowFrequency: number; highFrequency: number }
+  /** This viewer's link changed: "lossy"/"slow" say why its picture is poor (streamer/viewer-link.ts); "good" clears it. */
+  | { type: "link"; quality: "good" | "lossy" | "slow"; reason: string | null }
   | { type: "end"; reason: string };
 
 export type ViewerSignal =

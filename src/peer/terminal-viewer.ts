@@ -123,6 +123,8 @@ export interface JoinSummary {
   stages: JoinMilestones;
   /** The stage that failed, or null. */
   failed_stage: JoinStage | null;
+  /** The last time the server said this viewer's link was poor, and why (null: never). */
+  link_notice: { quality: string; reason: string | null } | null;
   error: string | null;
   ended: string | null;
 }
@@ -153,6 +155,7 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
   #remoteCandidates = 0;
   // Counters that survive a new offer (a restarted streamer).
   #frames = 0;
+  #linkNotice: { quality: string; reason: string | null } | undefined;
   #keyframes = 0;
   #bytes = 0;
   #packets = 0;
@@ -296,6 +299,7 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
       failed_stage: this.#failure?.stage ?? null,
       error: this.#failure?.message ?? null,
       ended: this.#ended ?? null,
+      link_notice: this.#linkNotice ?? null,
     };
   }
 
@@ -388,6 +392,9 @@ export class TerminalViewer extends EventEmitter<TerminalViewerEvents> {
         return;
       case "error":
         this.#serverError = { error: message.error, message: message.message };
+        return;
+      case "link":
+        this.#linkNotice = message.quality === "good" ? this.#linkNotice : { quality: message.quality, reason: message.reason };
         return;
       case "end":
         this.#ended = message.reason;

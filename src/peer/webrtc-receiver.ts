@@ -11,6 +11,9 @@ import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_MESSAGE } from "./heartbeat.ts";
 import { RtpDepacketizer, type DepacketizedFrame } from "./rtp-depacketizer.ts";
 import type { ServerSignal, StreamInfo, ViewerSignal } from "./signaling.ts";
 
+/** While media flows but no keyframe has come, ask again this often. */
+const KEYFRAME_REASK_MS = 500;
+
 export interface WebRtcReceiverEvents {
   stream: [info: StreamInfo];
   frame: [frame: DepacketizedFrame & { receivedAt: number }];
@@ -45,8 +48,11 @@ export class WebRtcReceiver extends EventEmitter<WebRtcReceiverEvents> {
   #stream: StreamInfo | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #closed = false;
+  #lastKeyframeAskAt = 0;
   audioPackets = 0;
   rtpPackets = 0;
+  /** Times a loss broke the picture and a keyframe was asked for. */
+  picturesLost = 0;
 
   constructor(options: WebRtcReceiverOptions) {
     super();
@@ -166,7 +172,18 @@ export class WebRtcReceiver extends EventEmitter<WebRtcReceiverEvents> {
         if (isRtcp(message)) return;
         this.rtpPackets++;
         this.emit("rtp", message);
+        const hadPicture = !depacketizer.waitingForKeyframe;
         depacketizer.push(message);
+        // As a browser does: a lost packet breaks the reference (we keep no jitter buffer and send
+        // no NACKs), so ask for a keyframe at once, and again every KEYFRAME_REASK_MS while media
+        // flows without one (the keyframe we were sent may itself have lost a packet).
+        if (!depacketizer.waitingForKeyframe) return;
+        const now = performance.now();
+        if (hadPicture) this.picturesLost++;
+        if (hadPicture || now - this.#lastKeyframeAskAt >= KEYFRAME_REASK_MS) {
+          this.#lastKeyframeAskAt = now;
+          track.requestKeyframe();
+        }
       });
     } else {
       track.onMessage((message) => {

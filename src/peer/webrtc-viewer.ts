@@ -75,6 +75,8 @@ export interface WebRtcViewerOptions {
 export interface WebRtcViewerEvents {
   input: [packet: InputPacket];
   keyframeRequest: [reason: "pli" | "fir" | "viewer" | "track-open"];
+  /** What the viewer's RTCP said about its link: a receiver report's fraction lost, a REMB estimate. */
+  linkFeedback: [fractionLost: number | undefined, rembBps: number | undefined];
   /** Media can flow (the video track opened). */
   open: [];
   closed: [reason: string];
@@ -380,6 +382,7 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
       this.stats.fractionLost = feedback.report.fractionLost;
       this.stats.jitter = feedback.report.jitter;
     }
+    if (feedback.report || feedback.rembBps !== undefined) this.emit("linkFeedback", feedback.report?.fractionLost, feedback.rembBps);
     if (feedback.keyframeRequested) {
       this.stats.plis++;
       this.emit("keyframeRequest", "pli");

@@ -108,6 +108,10 @@ export interface SupervisorOptions {
   janusUrl?: string;
   /** Janus's HTTP API as viewers' browsers reach it: set, viewers take their media from Janus. */
   janusViewerUrl?: string;
+  /** streamer.viewer_keyframe_interval_ms */
+  viewerKeyframeIntervalMs?: number;
+  /** streamer.reference_frame_invalidation = on */
+  referenceFrameInvalidation?: boolean;
 }
 
 /**
@@ -296,6 +300,7 @@ export class StreamerSupervisor {
       viewOnly: peer.viewOnly,
       ...(this.#options.wsMaxBufferedBytes ? { maxBufferedBytes: this.#options.wsMaxBufferedBytes } : {}),
       onKeyframeNeeded: () => entry.process.requestKeyframe(true),
+      onLinkChange: (quality, reason) => peer.send({ type: "link", quality, reason }),
     });
     entry.process.addExternalViewer(peer.id, peer.viewOnly);
     peer.send({ type: "transport", transport: "websocket" });
@@ -533,11 +538,12 @@ export class StreamerSupervisor {
       identity: { uniqueId: identity.uniqueId, certPem: identity.certPem, keyPem: identity.keyPem },
       serverCertPem: pairing.serverCertPem,
       appId: spec.appId,
-      settings: spec.settings,
+      settings: this.#options.referenceFrameInvalidation ? { ...spec.settings, referenceFrameInvalidation: true } : spec.settings,
       idleTimeoutMs: spec.idleTimeoutS * 1000,
       ice: this.#options.ice,
       logLevel: this.#options.logLevel,
       ...(this.#janusUrlOf(spec) ? { janusUrl: this.#janusUrlOf(spec) } : {}),
+      ...(this.#options.viewerKeyframeIntervalMs !== undefined ? { viewerKeyframeIntervalMs: this.#options.viewerKeyframeIntervalMs } : {}),
     };
   }
 
@@ -579,7 +585,7 @@ export class StreamerSupervisor {
         const peer = entry.peers.get(v.id);
         if (peer?.transport === "janus") return { ...v, transport: "janus" as const };
         const ws = peer?.ws;
-        return ws ? { ...v, transport: "websocket" as const, stats: { ...ws.stats } } : v;
+        return ws ? { ...v, transport: "websocket" as const, stats: { ...ws.stats }, link: { ...ws.link } } : v;
       }),
       counters: snapshot?.counters ?? null,
       egress: snapshot?.egress ?? null,

@@ -22,6 +22,8 @@ export interface StreamerInit {
   logLevel: string;
   /** Also publish into this Janus (its HTTP API URL). */
   janusUrl?: string;
+  /** streamer.viewer_keyframe_interval_ms */
+  viewerKeyframeIntervalMs?: number;
 }
 
 export type ToStreamer =

@@ -30,6 +30,9 @@ import { InputMixer } from "./input-mixer.ts";
 import { JanusEgress, type JanusEgressHealth } from "./janus-egress.ts";
 import { KeyframeRequester } from "./keyframe-requester.ts";
 import { MediaFanout } from "./media-fanout.ts";
+import { StreamBitrate } from "./stream-bitrate.ts";
+import { ViewerKeyframePolicy, type ViewerKeyframeState } from "./viewer-keyframe-policy.ts";
+import { ViewerLink, type LinkVerdict } from "./viewer-link.ts";
 import { ViewerLiveness } from "./viewer-liveness.ts";
 
 const log = logger("streamer");
@@ -51,7 +54,20 @@ export interface StreamerOptions {
   janusUrl?: string;
   /** Understands channels a WebRTC viewer opens itself (src/peer/viewer-channels.ts). */
   viewerChannels?: ViewerChannelsFactory;
+  /** A viewer's keyframe requests after a loss reach the host at most this often (streamer.viewer_keyframe_interval_ms). */
+  viewerKeyframeIntervalMs?: number;
 }
+
+/**
+ * A loss report within this long (or two round trips, if longer) of a keyframe sent to the viewer
+ * was sent before that keyframe reached it: it is not a new loss. Without this, a viewer behind a
+ * queue (a slow link) that asked again while its keyframe was on the way was put back to waiting
+ * for the next one, and skipped every frame of the keyframe it had just been sent.
+ */
+const STALE_LOSS_REPORT_MS = 300;
+
+/** streamer.viewer_keyframe_interval_ms's default. */
+export const DEFAULT_VIEWER_KEYFRAME_INTERVAL_MS = 5000;
 
 export interface ViewerInfo {
   id: string;
@@ -63,6 +79,11 @@ export interface ViewerInfo {
   stale: boolean;
   /** WebRTC statistics; a WebSocket viewer's are kept by the process that owns its socket. */
   stats: (WebRtcViewerStats & { rtt_ms: number }) | Record<string, number>;
+  /**
+   * How good its link is and, when its picture is poor, why; a WebRTC viewer's also has what its
+   * receiver reports said and its keyframe requests, a WebSocket viewer's only the verdict.
+   */
+  link?: Pick<LinkVerdict, "quality" | "reason"> & Partial<Omit<LinkVerdict, "quality" | "reason"> & { keyframes: ViewerKeyframeState }>;
 }
 
 /** Receives the raw stream for transports that do their own framing (the WebSocket transport). */
@@ -141,6 +162,13 @@ export class Streamer extends EventEmitter<StreamerEvents> {
   readonly #mixer: InputMixer;
   readonly #liveness: ViewerLiveness;
   readonly #keyframes: KeyframeRequester;
+  readonly #viewerKeyframes: ViewerKeyframePolicy;
+  readonly #links = new Map<string, ViewerLink>();
+  /** When each viewer was last sent a keyframe (performance.now()). */
+  readonly #keyframeSentAt = new Map<string, number>();
+  /** The link quality each viewer was last told (none until it first had trouble). */
+  readonly #toldLink = new Map<string, LinkVerdict["quality"]>();
+  readonly #bitrate = new StreamBitrate();
   readonly #backoff: Backoff;
   readonly #fanout = new MediaFanout({ videoSsrc: randomInt(1, 0x7fffffff), audioSsrc: randomInt(1, 0x7fffffff) });
   #session: MoonlightSession | undefined;
@@ -178,8 +206,19 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     });
     this.#keyframes = new KeyframeRequester({
       send: () => this.#session?.requestIdr(),
+      // A viewer whose request is held back (it asked within its interval) or that gets keyframes
+      // only does not keep the repeats going: it waits for whichever keyframe comes next.
       isWaiting: () =>
-        this.#externalWaiting || this.#janus?.waitingForKeyframe === true || [...this.#viewers.values()].some((v) => v.waitingForKeyframe && v.state === "connected"),
+        this.#externalWaiting || this.#janus?.waitingForKeyframe === true || [...this.#viewers.values()].some((v) => this.#waitsForHost(v)),
+    });
+    this.#viewerKeyframes = new ViewerKeyframePolicy({
+      requestFromHost: () => this.#keyframes.request(),
+      intervalMs: options.viewerKeyframeIntervalMs ?? DEFAULT_VIEWER_KEYFRAME_INTERVAL_MS,
+      othersWatching: (id) => {
+        let others = this.#external.size + (this.#janus ? 1 : 0);
+        for (const viewer of this.#viewers.values()) if (viewer.id !== id && viewer.receivingVideo) others++;
+        return others;
+      },
     });
   }
 
@@ -278,7 +317,15 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     this.#mixer.addViewer(id, { viewOnly: options.viewOnly ?? false });
     this.#liveness.watch(id, () => viewer.lastHeardAt);
     viewer.on("input", (packet) => this.#mixer.handle(id, packet));
-    viewer.on("keyframeRequest", () => this.#keyframes.request());
+    const link = new ViewerLink();
+    this.#links.set(id, link);
+    this.#viewerKeyframes.add(id);
+    viewer.on("keyframeRequest", (reason) => this.#onViewerKeyframeRequest(viewer, link, reason));
+    viewer.on("linkFeedback", (fractionLost, rembBps) => {
+      if (rembBps !== undefined) link.remb(rembBps);
+      if (fractionLost !== undefined) link.report(fractionLost, this.#bitrate.bps);
+      this.#tellLink(viewer, link);
+    });
     viewer.on("open", () => this.emit("viewerOpen", id));
     viewer.on("closed", (reason) => this.#onViewerClosed(id, reason));
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
@@ -305,6 +352,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#keyframes.close();
+    this.#viewerKeyframes.close();
     this.#liveness.close();
     // Every viewer's held input is released on the host (the mixer sends the key-ups) before the
     // session ends: WebSocket viewers too, whose sockets the server closes only after we are gone.
@@ -337,6 +385,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
             state: v.state,
             stale: this.#liveness.isStale(v.id),
             stats: { ...v.stats, rtt_ms: v.rttMs },
+            ...this.#linkOf(v.id),
           }),
         ),
         ...[...this.#external.values()].map(
@@ -467,9 +516,62 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     }
     if (this.#tap && this.#info) this.#tap.video(frame, this.#info.codec);
     if (frame.isIdr) this.#externalWaiting = false;
+    this.#bitrate.add(frame.data.byteLength);
     const written = this.#fanout.writeVideo(frame.data, frame.isIdr, frame.arrivalUs);
+    if (frame.isIdr && written) {
+      this.#viewerKeyframes.keyframeSent();
+      const now = performance.now();
+      for (const viewer of this.#viewers.values()) if (viewer.receivingVideo) this.#keyframeSentAt.set(viewer.id, now);
+      // A viewer whose link is slower than the stream gets this keyframe and skips to the next one.
+      for (const viewer of this.#viewers.values()) if (this.#links.get(viewer.id)?.keyframesOnly) viewer.resetToKeyframe();
+    }
     // With only WebSocket viewers nothing is written here, yet their keyframe has arrived (the tap).
     if (frame.isIdr && (written || this.#viewers.size === 0)) this.#keyframes.keyframeArrived();
+  }
+
+  /**
+   * A viewer lost its picture (PLI, FIR, its player asked) or its track just opened. A lost picture
+   * means its delta frames no longer decode: it skips to the next keyframe, whoever asked for it,
+   * and its own request reaches the host only as often as the policy allows.
+   */
+  #onViewerKeyframeRequest(viewer: WebRtcViewer, link: ViewerLink, reason: "pli" | "fir" | "viewer" | "track-open"): void {
+    if (reason === "track-open") {
+      this.#viewerKeyframes.request(viewer.id, "join");
+      return;
+    }
+    const sinceKeyframe = performance.now() - (this.#keyframeSentAt.get(viewer.id) ?? Number.NEGATIVE_INFINITY);
+    if (sinceKeyframe < Math.max(STALE_LOSS_REPORT_MS, 2 * viewer.rttMs)) return;
+    viewer.resetToKeyframe();
+    link.keyframeRequest();
+    this.#viewerKeyframes.request(viewer.id, "loss");
+    this.#tellLink(viewer, link);
+  }
+
+  /**
+   * Tells the viewer when its link verdict changes, so that its player can say why the picture is
+   * poor. Checked on each receiver report (about once a second) and each lost picture.
+   */
+  #tellLink(viewer: WebRtcViewer, link: ViewerLink): void {
+    const verdict = link.verdict(this.#bitrate.bps, this.#viewerKeyframes.intervalMs);
+    if (this.#toldLink.get(viewer.id) === verdict.quality) return;
+    if (verdict.quality === "good" && !this.#toldLink.has(viewer.id)) return;
+    this.#toldLink.set(viewer.id, verdict.quality);
+    viewer.sendSignal({ type: "link", quality: verdict.quality, reason: verdict.reason });
+    if (verdict.quality !== "good") log.info(`${this.id}: viewer ${viewer.id}: ${verdict.quality} link: ${verdict.reason}`);
+  }
+
+  /** Whether this viewer's wait should keep the host requests repeating. */
+  #waitsForHost(viewer: WebRtcViewer): boolean {
+    if (!viewer.waitingForKeyframe || viewer.state !== "connected") return false;
+    if (this.#links.get(viewer.id)?.keyframesOnly) return false;
+    return this.#viewerKeyframes.state(viewer.id)?.holding !== true;
+  }
+
+  #linkOf(id: string): { link?: LinkVerdict & { keyframes: ViewerKeyframeState } } {
+    const link = this.#links.get(id);
+    const keyframes = this.#viewerKeyframes.state(id);
+    if (!link || !keyframes) return {};
+    return { link: { ...link.verdict(this.#bitrate.bps, this.#viewerKeyframes.intervalMs), keyframes } };
   }
 
   /**
@@ -515,6 +617,10 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     const viewer = this.#viewers.get(id);
     if (!viewer) return;
     this.#viewers.delete(id);
+    this.#links.delete(id);
+    this.#toldLink.delete(id);
+    this.#keyframeSentAt.delete(id);
+    this.#viewerKeyframes.remove(id);
     this.#fanout.delete(viewer);
     this.#liveness.unwatch(id);
     this.#mixer.removeViewer(id);

@@ -66,6 +66,7 @@ export async function runStreamerWorker(): Promise<number> {
       ...(init.janusUrl ? { janusUrl: init.janusUrl } : {}),
       // A Helix browser's own input channels (docs/helix.md §1.2) on any WebRTC viewer.
       viewerChannels: () => new MoonlightWebInput(),
+      ...(init.viewerKeyframeIntervalMs !== undefined ? { viewerKeyframeIntervalMs: init.viewerKeyframeIntervalMs } : {}),
       createSession: () => new MoonlightSession({ client, appId: init.appId, settings: init.settings }),
     });
     streamer = current;

@@ -50,3 +50,18 @@ test("serializeNack packs runs into PID + bitmask words that parse back to the s
   expect(parseRtcpFeedback(packet)).toMatchObject({ ok: true, keyframeRequested: false });
   expect(parseRtcpFeedback(packet).nackedSequences.sort((a, b) => a - b)).toEqual([0, 3, 100, 65534, 65535]);
 });
+
+test("a REMB reads back as the receiver's estimate in bits/s (Chromium sends it: our offer has goog-remb)", async () => {
+  const { serializeRemb } = await import("../../src/peer/rtcp.ts");
+  for (const bps of [0, 250_000, 2_000_000, 123_456_789]) {
+    const parsed = parseRtcpFeedback(Uint8Array.from([...rr, ...serializeRemb(1, 9, bps)]));
+    expect(parsed.ok).toBe(true);
+    expect(parsed.keyframeRequested).toBe(false);
+    // 18-bit mantissa: exact below 2^18, within 2^-17 above.
+    expect(Math.abs(parsed.rembBps! - bps)).toBeLessThanOrEqual(bps / 2 ** 17);
+  }
+  // Another FMT 15 message (not "REMB") is skipped.
+  const other = serializeRemb(1, 9, 1000);
+  other[12] = 0x41;
+  expect(parseRtcpFeedback(other).rembBps).toBeUndefined();
+});

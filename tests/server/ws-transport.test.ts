@@ -144,6 +144,12 @@ describe("WebSocket media transport", () => {
         const view = (await (await fetch(`${server.url}/api/streamers/s1`)).json()) as { viewers: { transport: string; stats: { fellBehind?: number } }[] };
         return view.viewers.some((v) => v.transport === "websocket" && (v.stats.fellBehind ?? 0) > 0);
       }, 30_000, "the stalled viewer to fall behind");
+      // The viewer list says why the stalled one's picture is poor; the healthy one's link is good.
+      const links = ((await (await fetch(`${server.url}/api/streamers/s1`)).json()) as { viewers: { transport: string; stats: { fellBehind?: number }; link?: { quality: string; reason: string | null } }[] }).viewers
+        .filter((v) => v.transport === "websocket")
+        .map((v) => ((v.stats.fellBehind ?? 0) > 0 ? `behind:${v.link?.quality}:${v.link?.reason}` : `ok:${v.link?.quality}`));
+      expect(links).toContainEqual(expect.stringMatching(/^behind:slow:.*send buffer past \d+ KiB/));
+      expect(links).toContain("ok:good");
       await Bun.sleep(2000);
       const fps = ((healthy.video.length - start) * 1000) / (performance.now() - t0);
       // The stream is 60 fps; the healthy viewer keeps (nearly) all of it while the other stalls.

@@ -43,6 +43,8 @@ export interface ConnectionCallbacks {
   ended(reason: string): void;
   /** The host rumbles one of this viewer's pads. */
   rumble(controllerNumber: number, lowFrequency: number, highFrequency: number): void;
+  /** The server judged this viewer's link: why the picture is poor, or null once it is good again. */
+  link?(quality: "good" | "lossy" | "slow", reason: string | null): void;
   /** The media transport of this socket: told on hello, and again when the server moves us. */
   transport(transport: MediaTransport): void;
   /** A binary frame of the WebSocket media transport (docs/ws-media.md). */
@@ -251,6 +253,9 @@ export class ViewerConnection {
         return;
       case "rumble":
         callbacks.rumble(message.controllerNumber, message.lowFrequency, message.highFrequency);
+        return;
+      case "link":
+        callbacks.link?.(message.quality, message.reason);
         return;
       case "transport":
         if (message.transport === "websocket") this.#useWebSocket();

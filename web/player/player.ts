@@ -78,6 +78,7 @@ export class Player {
   #status: StreamerStatus | undefined;
   #mouseMode: MouseMode = "absolute";
   #lastStats: PlayerStats | undefined;
+  readonly #linkBox: HTMLDivElement;
   #stalled = 0;
   #statsTimer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
@@ -92,6 +93,8 @@ export class Player {
     // Off until asked for (its button or Ctrl+Alt+Shift+S): it covers part of the picture.
     this.#statsBox = h("div", { className: "stats", hidden: localStorage.getItem(STATS_KEY) !== "1" });
     this.#stageBox = h("div", { className: "stage" });
+    // Shown while the server says this viewer's link is poor: the picture is poor for a reason.
+    this.#linkBox = h("div", { className: "link-note", hidden: true });
     this.#unmute = h("button", { className: "unmute", title: "Audio starts muted (browser autoplay rules)", onclick: () => this.unmute() }, `${touchFirst() ? "Tap" : "Click"} to unmute`);
     this.#mouseButton = h("button", { title: "Ctrl+Alt+Shift+Z", onclick: () => this.setMouseMode(this.#mouseMode === "absolute" ? "relative" : "absolute") }, "Mouse: absolute");
     this.#bar = h(
@@ -102,7 +105,7 @@ export class Player {
       h("button", { title: "Ctrl+Alt+Shift+S", onclick: () => this.toggleStats() }, "Stats"),
       h("button", { title: "Ctrl+Alt+Shift+X", onclick: () => void this.toggleFullscreen() }, "Fullscreen"),
     );
-    this.element = h("div", { className: "player", tabIndex: 0 }, this.video, this.canvas, this.#statsBox, this.#stageBox, this.#unmute, this.#bar);
+    this.element = h("div", { className: "player", tabIndex: 0 }, this.video, this.canvas, this.#statsBox, this.#stageBox, this.#linkBox, this.#unmute, this.#bar);
     this.element.style.touchAction = "none";
     this.video.srcObject = this.#media;
 
@@ -147,6 +150,7 @@ export class Player {
           this.#releaseInput();
         },
         rumble: (controllerNumber, low, high) => this.handleRumble(controllerNumber, low, high),
+        link: (quality, reason) => this.#onLink(quality, reason),
       },
     });
   }
@@ -165,6 +169,16 @@ export class Player {
     this.#releaseInput();
     this.#connection.close();
     this.#wsMedia?.close();
+  }
+
+  /** What the server last said about this viewer's link ("" when good). */
+  get linkNote(): string {
+    return this.#linkBox.hidden ? "" : (this.#linkBox.textContent ?? "");
+  }
+
+  #onLink(quality: "good" | "lossy" | "slow", reason: string | null): void {
+    this.#linkBox.hidden = quality === "good";
+    this.#linkBox.textContent = quality === "good" ? "" : `Poor picture: ${reason ?? `${quality} link`}`;
   }
 
   /** The media transport in use ("webrtc" until the server says otherwise). */

@@ -116,6 +116,8 @@ async function serveLocked(ctx: CliContext, config: Config, demoMode: boolean, h
     logLevel: config.log.level,
     fallbackAfterMs: config.viewers.fallback_after_ms,
     wsMaxBufferedBytes: config.viewers.ws_max_buffered_kb * 1024,
+    viewerKeyframeIntervalMs: config.streamer.viewer_keyframe_interval_ms,
+    referenceFrameInvalidation: config.streamer.reference_frame_invalidation === "on",
     ...(config.egress.janus_url ? { janusUrl: config.egress.janus_url } : {}),
     ...(config.egress.janus_viewer_url ? { janusViewerUrl: config.egress.janus_viewer_url } : {}),
     ice: {

@@ -80,7 +80,9 @@ interface StartOptions {
 
 function viewerRow(streamer: string | undefined, v: ViewerInfo): (string | number | null)[] {
   const stats = v.stats as { framesSent?: number; rtt_ms?: number };
-  const row = [v.id, v.role, v.transport, v.state, since(v.connected_at), stats.framesSent ?? null, stats.rtt_ms !== undefined && stats.rtt_ms >= 0 ? `${stats.rtt_ms} ms` : null];
+  // Why its picture is poor (streamer/viewer-link.ts), or just "good".
+  const link = v.link ? (v.link.reason ? `${v.link.quality}: ${v.link.reason}` : v.link.quality) : null;
+  const row = [v.id, v.role, v.transport, v.state, since(v.connected_at), stats.framesSent ?? null, stats.rtt_ms !== undefined && stats.rtt_ms >= 0 ? `${stats.rtt_ms} ms` : null, link];
   return streamer === undefined ? row : [streamer, ...row];
 }
 
@@ -182,12 +184,12 @@ export const registerStreamers: Register = (cli, bind) => {
             if (id !== undefined) {
               const viewers = await client.peers(String(id));
               if (ctx.json) return printJson(viewers);
-              return printTable(["peer", "role", "transport", "state", "connected", "frames sent", "rtt"], viewers.map((v) => viewerRow(undefined, v)), `no viewers on ${id}`);
+              return printTable(["peer", "role", "transport", "state", "connected", "frames sent", "rtt", "link"], viewers.map((v) => viewerRow(undefined, v)), `no viewers on ${id}`);
             }
             const streamers = await client.streamers();
             if (ctx.json) return printJson(streamers.flatMap((s) => s.viewers.map((v) => ({ streamer: s.id, ...v }))));
             printTable(
-              ["streamer", "peer", "role", "transport", "state", "connected", "frames sent", "rtt"],
+              ["streamer", "peer", "role", "transport", "state", "connected", "frames sent", "rtt", "link"],
               streamers.flatMap((s) => s.viewers.map((v) => viewerRow(s.id, v))),
               "no viewers",
             );
