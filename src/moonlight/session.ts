@@ -30,6 +30,7 @@ import { performRtspHandshake, type RtspHandshakeResult } from "./rtsp/rtsp-clie
 import type { ServerInfo } from "./http/serverinfo.ts";
 import { VideoCipher } from "./video/video-crypto.ts";
 import { VideoDepacketizer, type VideoFrame } from "./video/video-depacketizer.ts";
+import { offeredVideoFormats } from "./video-formats.ts";
 
 const log = logger("session");
 
@@ -141,8 +142,6 @@ export interface MoonlightSessionOptions {
   dropVideoDatagram?: () => boolean;
 }
 
-const CODEC_FORMATS: Record<VideoCodec, number> = { h264: VideoFormat.h264, hevc: VideoFormat.h265, av1: VideoFormat.av1Main8 };
-
 function codecOf(videoFormat: number): VideoCodec {
   if (videoFormat & 0xf000) return "av1";
   if (videoFormat & 0x0f00) return "hevc";
@@ -243,7 +242,7 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
             bitrateKbps: settings.bitrateKbps,
             packetSize,
             audioChannels: channels,
-            videoFormats: codecs.reduce((mask, codec) => mask | CODEC_FORMATS[codec], 0),
+            videoFormats: offeredVideoFormats(codecs, settings.hdr ?? false, serverInfo.codecModeSupport),
             remote: settings.remote ?? false,
           },
         }),

@@ -35,6 +35,8 @@ export interface SimStreamConfig {
   /** x-nv-video[0].packetSize (already −32 when video is encrypted). */
   packetSize: number;
   codec: VideoCodec;
+  /** x-nv-video[0].dynamicRangeMode 1: 10-bit video (HEVC Main10; the host offered it). */
+  tenBit: boolean;
   /** Encoder bitrate the client asked for (configuredBitrateKbps, else maximumBitrateKbps). */
   bitrateKbps: number;
   /** x-nv-vqos[0].fec.minRequiredFecPackets (0 when absent). */
@@ -80,8 +82,15 @@ const REQUIRED = [
   "x-nv-audio.surround.AudioQuality",
 ] as const;
 
-/** Parses and validates an ANNOUNCE body. `hevcOffered`: the DESCRIBE reply advertised HEVC. */
-export function parseStreamConfig(sdp: string, options: { hevcOffered: boolean }): SimStreamConfig {
+/** What the host offered: in DESCRIBE (HEVC, AV1) and in serverinfo (HEVC Main10). */
+export interface OfferedCodecs {
+  hevcOffered: boolean;
+  av1Offered?: boolean;
+  hevcMain10Offered?: boolean;
+}
+
+/** Parses and validates an ANNOUNCE body against what the host offered. */
+export function parseStreamConfig(sdp: string, options: OfferedCodecs): SimStreamConfig {
   const attributes = parseAnnounceSdp(sdp);
   for (const name of REQUIRED) {
     if (!attributes.has(name)) throw new AnnounceRejectedError(`ANNOUNCE lacks ${name}`);
@@ -97,7 +106,13 @@ export function parseStreamConfig(sdp: string, options: { hevcOffered: boolean }
   let codec: VideoCodec;
   if (format === 0) codec = "h264";
   else if (format === 1 && options.hevcOffered) codec = "hevc";
+  else if (format === 2 && options.av1Offered) codec = "av1";
   else throw new AnnounceRejectedError(`codec ${format} (bitStreamFormat) is not enabled on this host`);
+
+  // Like Sunshine (rtsp.cpp: dynamicRange → 10-bit encode), but only for what the sim has media
+  // for: 10-bit HEVC. 10-bit AV1 was never offered (no SCM_AV1_MAIN10), so a request is refused.
+  const tenBit = int("x-nv-video[0].dynamicRangeMode", 0) === 1;
+  if (tenBit && !(codec === "hevc" && options.hevcMain10Offered)) throw new AnnounceRejectedError(`10-bit ${codec} (dynamicRangeMode 1) is not enabled on this host`);
 
   const packetSize = int("x-nv-video[0].packetSize", 0);
   if (packetSize < 32 || packetSize > 65000 || packetSize % 16 !== 0) {
@@ -121,6 +136,7 @@ export function parseStreamConfig(sdp: string, options: { hevcOffered: boolean }
     fps,
     packetSize,
     codec,
+    tenBit,
     bitrateKbps: configured > 0 ? configured : int("x-nv-vqos[0].bw.maximumBitrateKbps", 0),
     minRequiredFecPackets: int("x-nv-vqos[0].fec.minRequiredFecPackets", 0),
     clientFeatureFlags,
