@@ -161,6 +161,14 @@ export class ViewerConnection {
     this.#send({ type: "keyframe" });
   }
 
+  /**
+   * Asks the server for the WebSocket media transport now (this browser cannot decode the stream's
+   * codec over WebRTC, codec-choice.ts); the server answers with `transport` as on its fallback.
+   */
+  useWebSocketTransport(): void {
+    if (this.#transport === "webrtc") this.#send({ type: "transport", transport: "websocket" });
+  }
+
   /** A binary message of the WebSocket transport (input, ping). */
   sendBinary(data: Uint8Array<ArrayBuffer>): void {
     if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(data);

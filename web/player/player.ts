@@ -13,6 +13,7 @@
 import type { InputPacket } from "../../src/moonlight/input/input.ts";
 import type { StreamInfo, StreamerStatus } from "../../src/peer/signaling.ts";
 import { h } from "../lib/dom.ts";
+import { chooseCodecPath, CODEC_LABEL, probeCodecSupport } from "./codec-choice.ts";
 import { ViewerConnection, type MediaTransport, type TransportChoice } from "./connection.ts";
 import { GamepadCapture } from "./gamepad.ts";
 import { InputSender } from "./input-sender.ts";
@@ -70,6 +71,10 @@ export class Player {
   readonly #unmute: HTMLButtonElement;
   readonly #mouseButton: HTMLButtonElement;
   readonly #bar: HTMLDivElement;
+  /** "AV1 · WebRTC": the stream's codec and the transport showing it. */
+  readonly #codecBadge: HTMLSpanElement;
+  /** Why this browser cannot show the stream's codec (undefined while it can). */
+  #codecUnplayable: string | undefined;
   #media = new MediaStream();
   #captures: InputCaptures | undefined;
   #info: StreamInfo | undefined;
@@ -94,9 +99,11 @@ export class Player {
     this.#stageBox = h("div", { className: "stage" });
     this.#unmute = h("button", { className: "unmute", title: "Audio starts muted (browser autoplay rules)", onclick: () => this.unmute() }, `${touchFirst() ? "Tap" : "Click"} to unmute`);
     this.#mouseButton = h("button", { title: "Ctrl+Alt+Shift+Z", onclick: () => this.setMouseMode(this.#mouseMode === "absolute" ? "relative" : "absolute") }, "Mouse: absolute");
+    this.#codecBadge = h("span", { className: "codec", title: "The stream's codec and the transport showing it" });
     this.#bar = h(
       "div",
       { className: "bar" },
+      this.#codecBadge,
       this.#mouseButton,
       h("button", { title: "Send the clipboard's text as typing", onclick: () => void this.pasteClipboard() }, "Paste"),
       h("button", { title: "Ctrl+Alt+Shift+S", onclick: () => this.toggleStats() }, "Stats"),
@@ -136,6 +143,7 @@ export class Player {
         stream: (info) => {
           this.#info = info;
           this.#updateInput();
+          void this.#chooseCodecPath(info);
         },
         status: (status, detail) => {
           this.#status = status;
@@ -189,6 +197,16 @@ export class Player {
 
   get peerConnection(): RTCPeerConnection | undefined {
     return this.#connection.peerConnection;
+  }
+
+  /** The badge's text, e.g. "AV1 · WebRTC" ("" before the stream info). */
+  get codecLabel(): string {
+    return this.#codecBadge.textContent ?? "";
+  }
+
+  /** Why the stream cannot be shown here (the text on the picture), or undefined. */
+  get unplayable(): string | undefined {
+    return this.#codecUnplayable ?? this.#wsMedia?.unplayable;
   }
 
   get inputEnabled(): boolean {
@@ -262,12 +280,36 @@ export class Player {
   #setStage(text: string): void {
     this.#stage = text;
     // Nothing on this page can decode the stream: that, not a connecting stage, is what to read.
-    this.#stageBox.textContent = this.#wsMedia?.unplayable ?? text;
+    this.#stageBox.textContent = this.#codecUnplayable ?? this.#wsMedia?.unplayable ?? text;
+  }
+
+  /**
+   * Asks the browser what it can decode and moves to the transport that shows the stream's codec,
+   * or says that none can. Runs on every stream info (a restarted streamer may change codec).
+   */
+  async #chooseCodecPath(info: StreamInfo): Promise<void> {
+    const support = await probeCodecSupport(info.codec);
+    if (this.#info !== info || this.#closed) return;
+    const path = chooseCodecPath(info.codec, this.#options.transport ?? "auto", support);
+    this.#codecUnplayable = path.unplayable;
+    if (path.unplayable) console.error(`mlstream: ${path.unplayable}`);
+    if (path.transport === "websocket") this.#connection.useWebSocketTransport();
+    this.#updateCodecBadge();
+    this.#setStage(this.#stage);
+  }
+
+  #updateCodecBadge(): void {
+    const codec = this.#info?.codec;
+    if (!codec) return;
+    const transport = { webrtc: "WebRTC", websocket: "WebSocket", janus: "Janus" }[this.#connection.transport];
+    this.#codecBadge.textContent = this.#codecUnplayable ? `${CODEC_LABEL[codec]} · cannot decode` : `${CODEC_LABEL[codec]} · ${transport}`;
+    this.#codecBadge.classList.toggle("unplayable", this.#codecUnplayable !== undefined);
   }
 
   #onTransport(transport: MediaTransport): void {
     this.#wsSampler.reset();
     this.#stalled = 0;
+    this.#updateCodecBadge();
     if (transport === "webrtc" || transport === "janus") {
       this.#wsMedia?.close();
       this.#wsMedia = undefined;
