@@ -5,6 +5,8 @@
  * - AV1 over WebRTC (our AV1 RTP packetizer) and H.264 over WebRTC: frames decoded, none dropped,
  *   the player's badge names codec and transport ("AV1 · WebRTC");
  * - AV1 over the WebSocket transport (WebCodecs): frames decoded, no decode error;
+ * - `mlstream join` on an AV1 streamer (our AV1 RTP depacketizer): its recording decodes in ffmpeg
+ *   without an error;
  * - HEVC, which this Chromium cannot decode on either transport: the player says so in words on
  *   the picture, instead of a black picture.
  * Prints a table: flavour | codec | transport | frames decoded | decode errors (WebRTC has no such
@@ -13,6 +15,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Browser, Page } from "playwright-core";
 import { SimHost, type SimHostFlavor } from "../../src/sim-host/sim-host.ts";
+import { join } from "node:path";
+import { runCli, tempDir } from "../support/cli.ts";
 import { api, expectPicture, launchChromium, startServe, until, wsCounters, type Serve } from "./support.ts";
 
 let serve: Serve;
@@ -146,6 +150,27 @@ for (const flavor of ["sunshine", "wolf"] as const) {
         expect(await playerLabel(page)).toBe("AV1 · WebSocket");
       } finally {
         await page.context().close();
+        await stopStreamer(id);
+      }
+    });
+
+    test("mlstream join takes AV1 over WebRTC; its recording decodes in ffmpeg without an error", async () => {
+      const id = await startStreamer(flavor, "av1");
+      const dir = tempDir("mlstream-join-av1-");
+      try {
+        const file = join(dir.path, "out.obu");
+        const joined = await runCli(["join", id, "--duration", "2", "--json", "--record", file, "--server", serve.url], { timeoutMs: 60_000 });
+        if (joined.code !== 0) throw new Error(`join exited ${joined.code}: ${joined.stderr}`);
+        const summary = JSON.parse(joined.stdout) as { frames: number; stream: { codec: string } };
+        expect(summary.stream.codec).toBe("av1");
+        expect(summary.frames).toBeGreaterThan(60);
+        const decoded = Bun.spawnSync(["ffmpeg", "-v", "error", "-f", "obu", "-i", file, "-f", "null", "-"], { stderr: "pipe" });
+        const errors = decoded.stderr.toString();
+        results.push(`${flavor} | av1 | mlstream join | ${summary.frames} | ${errors.split("\n").filter(Boolean).length} (ffmpeg) | -`);
+        expect(decoded.exitCode).toBe(0);
+        expect(errors).toBe("");
+      } finally {
+        dir.cleanup();
         await stopStreamer(id);
       }
     });
