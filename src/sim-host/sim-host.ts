@@ -48,27 +48,29 @@ export interface SimApp extends App {
  *   payload / connect data, frames from 1, H.264 + HEVC (Main, Main10) + AV1 advertised, RFI advertised (answered with
  *   an IDR like a software encoder), HDR-mode message after Start B, keyframes only on request
  *   (one-slot request latch) and — as observed on a real Sunshine — one request in four unanswered.
- * - "wolf": plain RTSP, legacy control IVs, no session ids, frames from 0, the same codecs,
+ * - "wolf": plain RTSP, legacy control IVs, no session ids, frames from 0, H.264 + HEVC Main + AV1,
  *   keyframes only on request, every request answered.
  */
 export type SimHostFlavor = "sunshine" | "wolf";
 
 /**
- * What both flavours advertise: H.264, HEVC Main and Main10, AV1 Main8 — what Sunshine reports
- * with an encoder that has them all (nvhttp.cpp get_codec_mode_flags), and what the sim has loops
- * for (no AV1 10-bit, no 4:4:4).
+ * What each flavour advertises, within what the sim has loops for (no AV1 10-bit, no 4:4:4):
+ * Sunshine with an encoder that has them all reports H.264, HEVC Main and Main10, AV1 (nvhttp.cpp
+ * get_codec_mode_flags); Wolf reports H.264, HEVC and AV1 Main8 and never a 10-bit bit
+ * (moonlight.cpp `serverinfo`, docs/hosts.md).
  */
-const FLAVOR_CODECS = SCM.H264 | SCM.HEVC | SCM.HEVC_MAIN10 | SCM.AV1_MAIN8;
+const SUNSHINE_CODECS = SCM.H264 | SCM.HEVC | SCM.HEVC_MAIN10 | SCM.AV1_MAIN8;
+const WOLF_CODECS = SCM.H264 | SCM.HEVC | SCM.AV1_MAIN8;
 
 /** The options a flavour implies; explicit options win. */
 export function flavorDefaults(flavor: SimHostFlavor): Pick<SimHostOptions, "codecModeSupport" | "encryptedRtsp" | "appVersion"> & { media: NonNullable<Exclude<SimHostOptions["media"], false>> } {
   if (flavor === "wolf") {
-    return { appVersion: "7.1.431.-1", codecModeSupport: FLAVOR_CODECS, encryptedRtsp: false, media: { flavor: "wolf", keyframes: "on-request" } };
+    return { appVersion: "7.1.431.-1", codecModeSupport: WOLF_CODECS, encryptedRtsp: false, media: { flavor: "wolf", keyframes: "on-request" } };
   }
   let requests = 0;
   return {
     appVersion: "7.1.431.-1",
-    codecModeSupport: FLAVOR_CODECS,
+    codecModeSupport: SUNSHINE_CODECS,
     encryptedRtsp: true,
     media: {
       flavor: "sunshine",
