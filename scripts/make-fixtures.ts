@@ -7,8 +7,9 @@
  *   src/sim-host/assets/loop.av1    AV1 Main 8-bit, same shape, a low-overhead OBU stream (libaom
  *       realtime, no lag: no hidden frames); every temporal unit starts with a temporal delimiter,
  *       every keyframe repeats the sequence header
+ *   src/sim-host/assets/loop-main10.av1   the same in AV1 Main 10-bit
  *   src/sim-host/assets/loop.opus   Opus 48 kHz stereo, 5 ms packets, records [u16le length][packet]
- *   src/sim-host/assets/loop-ondemand.h264 / .h265 / -main10.h265 / .av1   the same pattern, 4 s, ONE IDR (frame 0) and
+ *   src/sim-host/assets/loop-ondemand.h264 / .h265 / -main10.h265 / .av1 / -main10.av1   the same pattern, 4 s, ONE IDR (frame 0) and
  *       P-frames after it: the "sunshine" flavour's source, which (like Sunshine's encoder, an
  *       infinite GOP) sends a keyframe only when asked — a request restarts the loop at frame 0
  * The outputs are committed; rerun only to change the loop. Every IDR repeats SPS/PPS (and VPS) so
@@ -74,10 +75,12 @@ try {
     "loop.h265": [...pattern, ...x265, "-x265-params", `aud=1:repeat-headers=1:keyint=${GOP}:min-keyint=${GOP}:scenecut=0:log-level=error`, "-f", "hevc"],
     "loop-main10.h265": [...pattern, ...main10, ...x265, "-x265-params", `aud=1:repeat-headers=1:keyint=${GOP}:min-keyint=${GOP}:scenecut=0:log-level=error`, "-f", "hevc"],
     "loop.av1": [...pattern, ...aom, "-f", "obu"],
+    "loop-main10.av1": [...pattern, "-pix_fmt", "yuv420p10le", ...aom, "-f", "obu"],
     "loop-ondemand.h264": [...onDemand, ...x264, "-x264-params", "aud=1:repeat-headers=1:keyint=infinite:scenecut=0", "-f", "h264"],
     "loop-ondemand.h265": [...onDemand, ...x265, "-x265-params", "aud=1:repeat-headers=1:keyint=-1:scenecut=0:log-level=error", "-f", "hevc"],
     "loop-ondemand-main10.h265": [...onDemand, ...main10, ...x265, "-x265-params", "aud=1:repeat-headers=1:keyint=-1:scenecut=0:log-level=error", "-f", "hevc"],
     "loop-ondemand.av1": [...onDemand, ...aom, "-g", "100000", "-f", "obu"],
+    "loop-ondemand-main10.av1": [...onDemand, "-pix_fmt", "yuv420p10le", ...aom, "-g", "100000", "-f", "obu"],
   };
   for (const [name, args] of Object.entries(outputs)) {
     if (!wanted(name)) continue;

@@ -17,7 +17,7 @@ import { EventEmitter } from "node:events";
 import { logger } from "../core/log.ts";
 import { AudioDepacketizer, type AudioPacket } from "./audio/audio-depacketizer.ts";
 import { AudioCipher } from "./audio/audio-packet.ts";
-import { VideoFormat } from "./rtsp/announce-sdp.ts";
+import { VIDEO_FORMAT_MASK_10BIT } from "./rtsp/announce-sdp.ts";
 import { ControlStream, type TerminationEvent } from "./control/control-stream.ts";
 import type { ControlMessage } from "./control/control-messages.ts";
 import { HostSilenceWatch } from "./host-silence.ts";
@@ -62,6 +62,8 @@ export interface ConnectedInfo {
   height: number;
   fps: number;
   codec: VideoCodec;
+  /** 10 when a 10-bit format (HEVC Main10, AV1 Main10) was negotiated. */
+  bitDepth: 8 | 10;
   packetSize: number;
   audio: { channels: number; encrypted: boolean; packetDurationMs: number };
   /** The session continued a paused one (/resume) rather than starting the app. */
@@ -327,6 +329,7 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
         height: settings.height & ~1,
         fps: settings.fps,
         codec,
+        bitDepth: rtsp.videoFormat & VIDEO_FORMAT_MASK_10BIT ? 10 : 8,
         packetSize,
         audio: { channels, encrypted: rtsp.audioEncrypted, packetDurationMs },
         resumed: resumed.resumed,

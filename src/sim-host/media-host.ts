@@ -48,6 +48,8 @@ export interface SimMediaOptions {
   hevcMain10?: boolean;
   /** Offer AV1 in DESCRIBE (`a=rtpmap:98 AV1/90000`; the SimHost sets this from SCM_AV1_MAIN8). */
   av1?: boolean;
+  /** Take AV1 Main10 in ANNOUNCE (from SCM_AV1_MAIN10). */
+  av1Main10?: boolean;
   /**
    * Keyframes: "periodic" (default; the loop has an IDR every 0.5 s) or "on-request" (Sunshine's
    * and Wolf's infinite GOP: an IDR only at the start, on request, and when the 4 s loop wraps).
@@ -278,7 +280,7 @@ export class SimMediaHost extends EventEmitter<SimMediaHostEvents> {
   #announce(launch: SimLaunchSession, sdp: string, clientAddress: string): void {
     let config;
     try {
-      config = parseStreamConfig(sdp, { hevcOffered: this.#options.hevc ?? false, hevcMain10Offered: this.#options.hevcMain10 ?? false, av1Offered: this.#options.av1 ?? false });
+      config = parseStreamConfig(sdp, { hevcOffered: this.#options.hevc ?? false, hevcMain10Offered: this.#options.hevcMain10 ?? false, av1Offered: this.#options.av1 ?? false, av1Main10Offered: this.#options.av1Main10 ?? false });
     } catch (error) {
       this.#counters.rejectedAnnounces++;
       throw error;

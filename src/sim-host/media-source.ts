@@ -2,8 +2,8 @@
  * What the simulated host "encodes": access units paced at the session fps, and Opus packets.
  *
  * - `LoopVideoSource` plays the committed loop (assets/loop.h264 / loop.h265 / loop-main10.h265:
- *   1280×720@60, 120 AUD-delimited frames, an IDR with in-band SPS/PPS(/VPS) every 30; loop.av1:
- *   the same as AV1 temporal units, a sequence header with every key frame). The loop is cut into access
+ *   1280×720@60, 120 AUD-delimited frames, an IDR with in-band SPS/PPS(/VPS) every 30; loop.av1 /
+ *   loop-main10.av1: the same as AV1 temporal units, a sequence header with every key frame). The loop is cut into access
  *   units once per process, and its SEI NAL units (x264/x265 print their whole option string into
  *   every IDR, 0.7–2 KB) are dropped: a host's encoder does not send them, and a large one pushes the
  *   IDR slice out of the frame's first datagram, where clients look for it. Playback starts on frame 0 (an IDR, as Sunshine's first frame must be);
@@ -38,6 +38,8 @@ import loopMain10Path from "./assets/loop-main10.h265" with { type: "file" };
 import loopOnDemandMain10Path from "./assets/loop-ondemand-main10.h265" with { type: "file" };
 import loopAv1Path from "./assets/loop.av1" with { type: "file" };
 import loopOnDemandAv1Path from "./assets/loop-ondemand.av1" with { type: "file" };
+import loopAv1Main10Path from "./assets/loop-main10.av1" with { type: "file" };
+import loopOnDemandAv1Main10Path from "./assets/loop-ondemand-main10.av1" with { type: "file" };
 import loopOpusPath from "./assets/loop.opus" with { type: "file" };
 
 const log = logger("sim-media");
@@ -92,7 +94,7 @@ export class SimMediaError extends Error {
 
 export interface VideoLoop {
   codec: VideoCodec;
-  /** 10-bit (HEVC Main10) rather than 8-bit. */
+  /** 10-bit (HEVC Main10, AV1 Main 10-bit) rather than 8-bit. */
   tenBit: boolean;
   accessUnits: Uint8Array[];
   /** Indices of the IDR access units, ascending. */
@@ -108,12 +110,13 @@ export type LoopKeyframes = "periodic" | "on-request";
 
 const videoLoops = new Map<string, VideoLoop>();
 
-/** The committed files, by codec and bit depth (AV1 is 8-bit only: the client asks for Main8). */
+/** The committed files, by codec and bit depth (no 10-bit H.264: no host sends it). */
 const LOOP_FILES: Record<string, Record<LoopKeyframes, string>> = {
   h264: { periodic: loopH264Path, "on-request": loopOnDemandH264Path },
   hevc: { periodic: loopH265Path, "on-request": loopOnDemandH265Path },
   "hevc/10": { periodic: loopMain10Path, "on-request": loopOnDemandMain10Path },
   av1: { periodic: loopAv1Path, "on-request": loopOnDemandAv1Path },
+  "av1/10": { periodic: loopAv1Main10Path, "on-request": loopOnDemandAv1Main10Path },
 };
 
 /** The committed loop for `codec`, split into access units on first use. */
@@ -286,7 +289,7 @@ export class OpusLoop {
 
 export interface LoopVideoSourceOptions {
   codec: VideoCodec;
-  /** The 10-bit loop (HEVC Main10). */
+  /** The 10-bit loop (HEVC Main10, AV1 Main 10-bit). */
   tenBit?: boolean;
   fps: number;
   keyframes?: LoopKeyframes;
@@ -519,7 +522,7 @@ export class LivePatternSource extends EventEmitter<VideoSourceEvents> implement
 
 export interface VideoSourceOptions {
   codec: VideoCodec;
-  /** 10-bit video (the client negotiated HEVC Main10). */
+  /** 10-bit video (the client negotiated HEVC Main10 or AV1 Main10). */
   tenBit?: boolean;
   width: number;
   height: number;

@@ -35,7 +35,7 @@ export interface SimStreamConfig {
   /** x-nv-video[0].packetSize (already −32 when video is encrypted). */
   packetSize: number;
   codec: VideoCodec;
-  /** x-nv-video[0].dynamicRangeMode 1: 10-bit video (HEVC Main10; the host offered it). */
+  /** x-nv-video[0].dynamicRangeMode 1: 10-bit video (HEVC Main10 / AV1 Main10; the host offered it). */
   tenBit: boolean;
   /** Encoder bitrate the client asked for (configuredBitrateKbps, else maximumBitrateKbps). */
   bitrateKbps: number;
@@ -82,11 +82,12 @@ const REQUIRED = [
   "x-nv-audio.surround.AudioQuality",
 ] as const;
 
-/** What the host offered: in DESCRIBE (HEVC, AV1) and in serverinfo (HEVC Main10). */
+/** What the host offered: in DESCRIBE (HEVC, AV1) and in serverinfo (the 10-bit modes). */
 export interface OfferedCodecs {
   hevcOffered: boolean;
   av1Offered?: boolean;
   hevcMain10Offered?: boolean;
+  av1Main10Offered?: boolean;
 }
 
 /** Parses and validates an ANNOUNCE body against what the host offered. */
@@ -109,10 +110,10 @@ export function parseStreamConfig(sdp: string, options: OfferedCodecs): SimStrea
   else if (format === 2 && options.av1Offered) codec = "av1";
   else throw new AnnounceRejectedError(`codec ${format} (bitStreamFormat) is not enabled on this host`);
 
-  // Like Sunshine (rtsp.cpp: dynamicRange → 10-bit encode), but only for what the sim has media
-  // for: 10-bit HEVC. 10-bit AV1 was never offered (no SCM_AV1_MAIN10), so a request is refused.
+  // Like Sunshine (rtsp.cpp: dynamicRange → 10-bit encode), for the 10-bit modes this host advertised.
   const tenBit = int("x-nv-video[0].dynamicRangeMode", 0) === 1;
-  if (tenBit && !(codec === "hevc" && options.hevcMain10Offered)) throw new AnnounceRejectedError(`10-bit ${codec} (dynamicRangeMode 1) is not enabled on this host`);
+  const tenBitOffered = codec === "hevc" ? options.hevcMain10Offered : codec === "av1" ? options.av1Main10Offered : false;
+  if (tenBit && !tenBitOffered) throw new AnnounceRejectedError(`10-bit ${codec} (dynamicRangeMode 1) is not enabled on this host`);
 
   const packetSize = int("x-nv-video[0].packetSize", 0);
   if (packetSize < 32 || packetSize > 65000 || packetSize % 16 !== 0) {

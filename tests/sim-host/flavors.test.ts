@@ -63,7 +63,7 @@ afterAll(() => {
 
 for (const flavor of ["sunshine", "wolf"] as const) {
   describe(`sim-host --flavor ${flavor}`, () => {
-    test(`serverinfo advertises H.264, HEVC Main${flavor === "sunshine" ? " and Main10" : " (no Main10)"}, AV1; RTSP is ${flavor === "sunshine" ? "encrypted (rtspenc://)" : "plain"}`, async () => {
+    test(`serverinfo advertises H.264, HEVC, AV1${flavor === "sunshine" ? ", their Main10" : " (no 10-bit)"}; RTSP is ${flavor === "sunshine" ? "encrypted (rtspenc://)" : "plain"}`, async () => {
       const { client, host } = await pairedClient(flavor);
       const info = await client.serverInfo({ https: true });
       expect(info.codecModeSupport & SCM.H264).toBe(SCM.H264);
@@ -71,6 +71,7 @@ for (const flavor of ["sunshine", "wolf"] as const) {
       // Wolf never advertises a 10-bit format (moonlight.cpp serverinfo).
       expect(info.codecModeSupport & SCM.HEVC_MAIN10).toBe(flavor === "sunshine" ? SCM.HEVC_MAIN10 : 0);
       expect(info.codecModeSupport & SCM.AV1_MAIN8).toBe(SCM.AV1_MAIN8);
+      expect(info.codecModeSupport & SCM.AV1_MAIN10).toBe(flavor === "sunshine" ? SCM.AV1_MAIN10 : 0);
       expect(info.appVersion.text).toBe("7.1.431.-1");
       await host.close();
     });
@@ -80,6 +81,7 @@ for (const flavor of ["sunshine", "wolf"] as const) {
       { name: "hevc", codec: "hevc", tenBit: false, pixelFormat: "yuv420p" },
       { name: "hevc main10", codec: "hevc", tenBit: true, pixelFormat: "yuv420p10le" },
       { name: "av1", codec: "av1", tenBit: false, pixelFormat: "yuv420p" },
+      { name: "av1 main10", codec: "av1", tenBit: true, pixelFormat: "yuv420p10le" },
     ] as const;
     for (const { name, codec, tenBit: asked, pixelFormat: tenBitFormat } of variants) {
       // HDR asked of a host without Main10 (Wolf): the client offers 8-bit HEVC only, as it must.

@@ -78,9 +78,9 @@ describe("the committed loop", () => {
     }
   });
 
-  for (const keyframes of ["periodic", "on-request"] as const) {
-    test(`av1 (${keyframes}): temporal units that each start with a temporal delimiter; key units carry a sequence header`, () => {
-      const loop = loadVideoLoop("av1", keyframes);
+  for (const [keyframes, tenBit] of [["periodic", false], ["on-request", false], ["periodic", true], ["on-request", true]] as const) {
+    test(`av1${tenBit ? " 10-bit" : ""} (${keyframes}): temporal units that each start with a temporal delimiter; key units carry a sequence header`, () => {
+      const loop = loadVideoLoop("av1", keyframes, tenBit);
       expect(loop.accessUnits.length).toBe(keyframes === "periodic" ? 120 : 240);
       expect(loop.keyframes).toEqual(keyframes === "periodic" ? [0, 30, 60, 90] : [0]);
       for (const [i, tu] of loop.accessUnits.entries()) {
@@ -91,8 +91,7 @@ describe("the committed loop", () => {
     });
   }
 
-  test("no 10-bit AV1 or H.264 loop: asking for one is an error, not a silent 8-bit stream", () => {
-    expect(() => loadVideoLoop("av1", "periodic", true)).toThrow(SimMediaError);
+  test("no 10-bit H.264 loop: asking for one is an error, not a silent 8-bit stream", () => {
     expect(() => loadVideoLoop("h264", "periodic", true)).toThrow(SimMediaError);
   });
 
@@ -321,7 +320,7 @@ describe("ANNOUNCE parsing", () => {
     expect(config.audioEncrypted).toBe(true);
   });
 
-  test("AV1 is taken only when offered; 10-bit only for HEVC with Main10 offered", () => {
+  test("AV1 is taken only when offered; 10-bit only where the host offered that codec's 10-bit mode", () => {
     const av1 = buildAnnounceSdp("127.0.0.1", 47998, announceAttributes({ ...settings, videoFormat: VideoFormat.av1Main8 }));
     expect(() => parseStreamConfig(av1, { hevcOffered: true })).toThrow(AnnounceRejectedError);
     expect(parseStreamConfig(av1, { hevcOffered: true, av1Offered: true })).toMatchObject({ codec: "av1", tenBit: false });
@@ -330,6 +329,7 @@ describe("ANNOUNCE parsing", () => {
     expect(parseStreamConfig(main10, { hevcOffered: true, hevcMain10Offered: true })).toMatchObject({ codec: "hevc", tenBit: true });
     const av1Main10 = buildAnnounceSdp("127.0.0.1", 47998, announceAttributes({ ...settings, videoFormat: VideoFormat.av1Main10 }));
     expect(() => parseStreamConfig(av1Main10, { hevcOffered: true, hevcMain10Offered: true, av1Offered: true })).toThrow(/10-bit av1/);
+    expect(parseStreamConfig(av1Main10, { hevcOffered: true, av1Offered: true, av1Main10Offered: true })).toMatchObject({ codec: "av1", tenBit: true });
   });
 
   test("HEVC is refused unless offered; a missing required attribute is refused", () => {

@@ -4,6 +4,8 @@
  * - what this Chromium can decode, asked of it: WebRTC receive codecs and WebCodecs support;
  * - AV1 over WebRTC (our AV1 RTP packetizer) and H.264 over WebRTC: frames decoded, none dropped,
  *   the player's badge names codec and transport ("AV1 · WebRTC");
+ * - AV1 10-bit (`hdr: true`, sunshine flavour: Wolf advertises no 10-bit): Chromium's WebRTC path
+ *   decodes 8-bit only, so the player moves to the WebSocket transport and decodes it with WebCodecs;
  * - AV1 over the WebSocket transport (WebCodecs): frames decoded, no decode error;
  * - `mlstream join` on an AV1 streamer (our AV1 RTP depacketizer): its recording decodes in ffmpeg
  *   without an error;
@@ -46,9 +48,9 @@ afterAll(async () => {
 }, 30_000);
 
 /** Starts a streamer of `codec` on the flavour's host and waits until it is live; returns its id. */
-async function startStreamer(flavor: SimHostFlavor, codec: "h264" | "hevc" | "av1"): Promise<string> {
-  const id = `${flavor}-${codec}`;
-  await api(serve.url, "POST", "api/streamers", { id, host: sims.get(flavor)!.hostId, app: "Desktop", width: 1280, height: 720, fps: 60, bitrate_kbps: 4000, codec });
+async function startStreamer(flavor: SimHostFlavor, codec: "h264" | "hevc" | "av1", hdr = false): Promise<string> {
+  const id = `${flavor}-${codec}${hdr ? "-hdr" : ""}`;
+  await api(serve.url, "POST", "api/streamers", { id, host: sims.get(flavor)!.hostId, app: "Desktop", width: 1280, height: 720, fps: 60, bitrate_kbps: 4000, codec, ...(hdr ? { hdr } : {}) });
   await until(async () => (await api<{ status: string }>(serve.url, "GET", `api/streamers/${id}`)).status === "live", 30_000, `${id} live`);
   return id;
 }
@@ -174,6 +176,26 @@ for (const flavor of ["sunshine", "wolf"] as const) {
         await stopStreamer(id);
       }
     });
+
+    if (flavor === "sunshine") {
+      test("av1 10-bit (hdr: true): the host encodes Main10; the player takes WebCodecs (Chromium's WebRTC decodes 8-bit only) and decodes it", async () => {
+        const id = await startStreamer(flavor, "av1", true);
+        const page = await openViewer(id);
+        try {
+          const sim = sims.get(flavor)!.sim;
+          expect(sim.media!.stream!.config).toMatchObject({ codec: "av1", tenBit: true });
+          await until(async () => ((await wsCounters(page))?.framesDecoded ?? 0) > 120, 30_000, "AV1 10-bit frames decoded over the WebSocket");
+          const counters = (await wsCounters(page))!;
+          results.push(`${flavor} | av1 10-bit | WebSocket (chosen) | ${counters.framesDecoded} | ${counters.decodeErrors} | ${counters.framesDropped}`);
+          expect(counters.decodeErrors).toBe(0);
+          expect(await playerLabel(page)).toBe("AV1 10-bit · WebSocket");
+          await expectPicture(page, `codecs-${flavor}-av1-10bit.png`);
+        } finally {
+          await page.context().close();
+          await stopStreamer(id);
+        }
+      });
+    }
 
     test("hevc: the player says in words that this browser cannot decode it", async () => {
       const id = await startStreamer(flavor, "hevc");

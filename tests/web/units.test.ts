@@ -60,5 +60,8 @@ describe("web helpers", () => {
     expect(chooseCodecPath("h264", "websocket", none)).toEqual({ transport: "websocket" });
     expect(chooseCodecPath("hevc", "webrtc", webcodecsOnly).unplayable).toContain("without ?transport=webrtc");
     expect(chooseCodecPath("av1", "websocket", { webrtc: true, webcodecs: false }).unplayable).toContain("without ?transport=websocket");
+    // 10-bit: WebCodecs first (Chromium's WebRTC decodes 8-bit only), WebRTC as the last resort.
+    expect(chooseCodecPath("av1", "auto", { webrtc: true, webcodecs: true, tenBit: true })).toEqual({ transport: "websocket" });
+    expect(chooseCodecPath("av1", "auto", { webrtc: true, webcodecs: false, tenBit: true })).toEqual({ transport: "webrtc" });
   });
 });

@@ -13,7 +13,7 @@
 import type { InputPacket } from "../../src/moonlight/input/input.ts";
 import type { StreamInfo, StreamerStatus } from "../../src/peer/signaling.ts";
 import { h } from "../lib/dom.ts";
-import { chooseCodecPath, CODEC_LABEL, probeCodecSupport } from "./codec-choice.ts";
+import { chooseCodecPath, codecName, probeCodecSupport } from "./codec-choice.ts";
 import { ViewerConnection, type MediaTransport, type TransportChoice } from "./connection.ts";
 import { GamepadCapture } from "./gamepad.ts";
 import { InputSender } from "./input-sender.ts";
@@ -288,7 +288,7 @@ export class Player {
    * or says that none can. Runs on every stream info (a restarted streamer may change codec).
    */
   async #chooseCodecPath(info: StreamInfo): Promise<void> {
-    const support = await probeCodecSupport(info.codec);
+    const support = await probeCodecSupport(info.codec, info.bitDepth ?? 8);
     if (this.#info !== info || this.#closed) return;
     const path = chooseCodecPath(info.codec, this.#options.transport ?? "auto", support);
     this.#codecUnplayable = path.unplayable;
@@ -299,10 +299,11 @@ export class Player {
   }
 
   #updateCodecBadge(): void {
-    const codec = this.#info?.codec;
-    if (!codec) return;
+    const info = this.#info;
+    if (!info) return;
+    const name = codecName(info.codec, info.bitDepth ?? 8);
     const transport = { webrtc: "WebRTC", websocket: "WebSocket", janus: "Janus" }[this.#connection.transport];
-    this.#codecBadge.textContent = this.#codecUnplayable ? `${CODEC_LABEL[codec]} · cannot decode` : `${CODEC_LABEL[codec]} · ${transport}`;
+    this.#codecBadge.textContent = this.#codecUnplayable ? `${name} · cannot decode` : `${name} · ${transport}`;
     this.#codecBadge.classList.toggle("unplayable", this.#codecUnplayable !== undefined);
   }
 
