@@ -206,6 +206,16 @@ for (const flavor of ["sunshine", "wolf"] as const) {
         expect(await stage.textContent()).toBe("This stream is HEVC, which this browser cannot decode. Restart the streamer with H.264 or AV1, or watch in a browser that decodes HEVC.");
         expect(await stage.isVisible()).toBe(true);
         expect(await playerLabel(page)).toBe("HEVC · cannot decode");
+        // A page that cannot decode does not keep asking the host for keyframes (each one costs every
+        // other viewer a keyframe's worth of bandwidth). It makes no peer connection, so the server
+        // moves it to the WebSocket transport once (one keyframe for that join); after that, over
+        // 6 s — two of the player's stall periods — none. (Before: 9–15 in 7 s, a failing decoder's.)
+        await until(async () => (await api<{ viewers: { transport: string }[] }>(serve.url, "GET", `api/streamers/${id}`)).viewers[0]?.transport === "websocket", 20_000, "the server's fallback");
+        const video = sims.get(flavor)!.sim.media!.stats.video;
+        await Bun.sleep(1000);
+        const before = video.idrRequests;
+        await Bun.sleep(6000);
+        expect(video.idrRequests - before).toBe(0);
         results.push(`${flavor} | hevc | none | 0 | - | - (message shown)`);
         await page.screenshot({ path: `${process.cwd()}/test-artifacts/web/codecs-${flavor}-hevc-message.png` });
       } finally {

@@ -62,6 +62,11 @@ export interface ConnectionOptions {
   waitForStreamer(): Promise<void>;
   /** Default `auto`: WebRTC first, the WebSocket transport where WebRTC cannot pass. */
   transport?: TransportChoice;
+  /**
+   * Asked before answering an offer: false = this page cannot show the stream (its codec), so no
+   * peer connection is made (a browser's answer to a codec it lacks fails anyway).
+   */
+  wantsMedia?: () => Promise<boolean>;
 }
 
 export class ViewerConnection {
@@ -236,6 +241,7 @@ export class ViewerConnection {
       case "offer":
         // On the WebSocket transport there is no peer connection to make; with Janus, Janus offers.
         if (this.#transport !== "webrtc") return;
+        if (this.#options.wantsMedia && !(await this.#options.wantsMedia())) return;
         await this.#answer(message.sdp);
         return;
       case "candidate": {

@@ -75,6 +75,8 @@ export class Player {
   readonly #codecBadge: HTMLSpanElement;
   /** Why this browser cannot show the stream's codec (undefined while it can). */
   #codecUnplayable: string | undefined;
+  /** The codec check of the latest stream info (the offer waits for it). */
+  #codecChecked: Promise<void> = Promise.resolve();
   #media = new MediaStream();
   #captures: InputCaptures | undefined;
   #info: StreamInfo | undefined;
@@ -129,9 +131,15 @@ export class Player {
       waitForStreamer: options.waitForStreamer,
       ...(options.policy ? { policy: options.policy } : {}),
       ...(options.transport ? { transport: options.transport } : {}),
+      wantsMedia: async () => {
+        await this.#codecChecked;
+        return this.#codecUnplayable === undefined;
+      },
       callbacks: {
         transport: (transport) => this.#onTransport(transport),
-        media: (bytes) => this.#wsMedia?.handle(bytes),
+        // Nothing to decode with while the codec cannot be shown: a decoder that keeps failing would
+        // keep asking the host for keyframes.
+        media: (bytes) => this.#codecUnplayable === undefined && this.#wsMedia?.handle(bytes),
         stage: (text) => this.#setStage(text),
         hello: (role) => {
           this.#role = role;
@@ -143,7 +151,7 @@ export class Player {
         stream: (info) => {
           this.#info = info;
           this.#updateInput();
-          void this.#chooseCodecPath(info);
+          this.#codecChecked = this.#chooseCodecPath(info);
         },
         status: (status, detail) => {
           this.#status = status;
@@ -291,7 +299,10 @@ export class Player {
     const support = await probeCodecSupport(info.codec, info.bitDepth ?? 8);
     if (this.#info !== info || this.#closed) return;
     const path = chooseCodecPath(info.codec, this.#options.transport ?? "auto", support);
+    const wasUnplayable = this.#codecUnplayable !== undefined;
     this.#codecUnplayable = path.unplayable;
+    // The streamer came back with a codec this page can show: join afresh for a new offer.
+    if (wasUnplayable && !path.unplayable) this.#connection.rejoin("the stream's codec changed");
     if (path.unplayable) console.error(`mlstream: ${path.unplayable}`);
     if (path.transport === "websocket") this.#connection.useWebSocketTransport();
     this.#updateCodecBadge();
@@ -323,6 +334,9 @@ export class Player {
       }
       return;
     }
+    // No decoder for a codec this page cannot show (it would wait for keyframes it cannot use and
+    // rejoin for them); a codec change rejoins, and the next transport message makes one.
+    if (this.#codecUnplayable !== undefined) return;
     if (this.#wsMedia) this.#wsMedia.resync();
     else {
       this.#wsMedia = new WsMedia({
@@ -491,7 +505,9 @@ export class Player {
     if (stats.framesDecoded > 0 && /^(signaling|ICE|DTLS|media|Janus)/.test(this.#stage)) this.#setStage("");
     if (stats.framesDecoded > 0) this.#connection.markHealthy();
     // Connected but no new frame for a while: the decoder waits for a reference it never got.
-    if (pc.connectionState === "connected" && previous && stats.framesDecoded === previous.framesDecoded) {
+    // (Not when this browser cannot decode the codec at all: a keyframe would not help, and every
+    // request costs the host — and every other viewer — a keyframe.)
+    if (pc.connectionState === "connected" && previous && stats.framesDecoded === previous.framesDecoded && !this.#codecUnplayable) {
       if (++this.#stalled % STALL_SAMPLES === 0) this.#connection.requestKeyframe();
     } else {
       this.#stalled = 0;
@@ -507,7 +523,7 @@ export class Player {
     this.#lastStats = stats;
     if (stats.framesDecoded > 0) this.#connection.markHealthy();
     // Media flows but nothing decodes for a while: ask for a keyframe (the server coalesces).
-    if (previous && stats.framesDecoded === previous.framesDecoded && media.counters.framesReceived > 0) {
+    if (previous && stats.framesDecoded === previous.framesDecoded && media.counters.framesReceived > 0 && !this.#codecUnplayable) {
       if (++this.#stalled % STALL_SAMPLES === 0) this.#connection.requestKeyframe();
     } else {
       this.#stalled = 0;
