@@ -12,6 +12,9 @@ import { AV1_OBU, isAv1KeyTemporalUnit, leb128Length, readLeb128, splitObus, spl
 import { Av1RtpDepacketizer } from "../../src/peer/av1-rtp-depacketizer.ts";
 import { Av1RtpPacketizer } from "../../src/peer/av1-rtp-packetizer.ts";
 import type { DepacketizedFrame } from "../../src/peer/rtp-depacketizer.ts";
+import type { ServerSignal } from "../../src/peer/signaling.ts";
+import { WebRtcViewer } from "../../src/peer/webrtc-viewer.ts";
+import { LOOP_STREAM_INFO } from "../support/sim-loop.ts";
 
 const loop = splitTemporalUnits(readFileSync(resolve(import.meta.dir, "../../src/sim-host/assets/loop.av1")));
 
@@ -159,5 +162,28 @@ describe("AV1 round trip over the sim host's loop", () => {
 
   test("the loop's OBUs all carry size fields (what the packetizer relies on to strip them)", () => {
     for (const tu of loop) expect(splitObus(tu)[0]!.type).toBe(AV1_OBU.TEMPORAL_DELIMITER);
+  });
+});
+
+describe("AV1 in the viewer's offer", () => {
+  test("AV1/90000 on payload type 45 with nack, nack pli and ccm fir, and the playout-delay extension", async () => {
+    const signals: ServerSignal[] = [];
+    const viewer = new WebRtcViewer({ id: "av1", stream: { ...LOOP_STREAM_INFO, codec: "av1" }, videoSsrc: 1, audioSsrc: 2, ice: { bindAddress: "127.0.0.1" }, signal: (m) => signals.push(m) });
+    try {
+      viewer.start();
+      const end = Date.now() + 5000;
+      while (!signals.some((m) => m.type === "offer") && Date.now() < end) await Bun.sleep(10);
+      const offer = signals.find((m): m is Extract<ServerSignal, { type: "offer" }> => m.type === "offer")!;
+      const video = offer.sdp.slice(offer.sdp.indexOf("m=video"), offer.sdp.indexOf("m=audio") > offer.sdp.indexOf("m=video") ? offer.sdp.indexOf("m=audio") : undefined);
+      expect(video).toMatch(/^m=video \d+ UDP\/TLS\/RTP\/SAVPF 45\r?\n/);
+      expect(video).toContain("a=rtpmap:45 AV1/90000");
+      expect(video).toContain("a=rtcp-fb:45 nack\r\n");
+      expect(video).toContain("a=rtcp-fb:45 nack pli");
+      expect(video).toContain("a=rtcp-fb:45 ccm fir");
+      expect(video).toContain("playout-delay");
+      expect(video).not.toContain("H264");
+    } finally {
+      viewer.close();
+    }
   });
 });
