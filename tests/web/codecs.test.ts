@@ -188,6 +188,7 @@ for (const flavor of ["sunshine", "wolf"] as const) {
           const counters = (await wsCounters(page))!;
           results.push(`${flavor} | av1 10-bit | WebSocket (chosen) | ${counters.framesDecoded} | ${counters.decodeErrors} | ${counters.framesDropped}`);
           expect(counters.decodeErrors).toBe(0);
+          expect(counters.codec).toMatch(/^av01\.0\.\d\dM\.10$/);
           expect(await playerLabel(page)).toBe("AV1 10-bit · WebSocket");
           await expectPicture(page, `codecs-${flavor}-av1-10bit.png`);
         } finally {

@@ -345,6 +345,7 @@ export class Player {
         sendBinary: (data) => this.#connection.sendBinary(data),
         requestKeyframe: () => this.#connection.requestKeyframe(),
         profileLevelId: () => this.#info?.profileLevelId,
+        bitDepth: () => this.#info?.bitDepth ?? 8,
         onFirstFrame: () => {
           if (/^(signaling|ICE|DTLS|media|WebSocket)/.test(this.#stage)) this.#setStage("");
         },
