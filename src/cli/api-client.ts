@@ -33,6 +33,7 @@ export interface CreateStreamer {
   fps?: number;
   bitrate_kbps?: number;
   codec?: "h264" | "hevc" | "av1";
+  hdr?: boolean;
 }
 
 export type ApiErrorKind = "unreachable" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "invalid" | "server";

@@ -17,7 +17,7 @@ import { EventEmitter } from "node:events";
 import { logger } from "../core/log.ts";
 import { AudioDepacketizer, type AudioPacket } from "./audio/audio-depacketizer.ts";
 import { AudioCipher } from "./audio/audio-packet.ts";
-import { VideoFormat } from "./rtsp/announce-sdp.ts";
+import { VIDEO_FORMAT_MASK_10BIT } from "./rtsp/announce-sdp.ts";
 import { ControlStream, type TerminationEvent } from "./control/control-stream.ts";
 import type { ControlMessage } from "./control/control-messages.ts";
 import { HostSilenceWatch } from "./host-silence.ts";
@@ -30,6 +30,7 @@ import { performRtspHandshake, type RtspHandshakeResult } from "./rtsp/rtsp-clie
 import type { ServerInfo } from "./http/serverinfo.ts";
 import { VideoCipher } from "./video/video-crypto.ts";
 import { VideoDepacketizer, type VideoFrame } from "./video/video-depacketizer.ts";
+import { offeredVideoFormats } from "./video-formats.ts";
 
 const log = logger("session");
 
@@ -69,6 +70,8 @@ export interface ConnectedInfo {
   height: number;
   fps: number;
   codec: VideoCodec;
+  /** 10 when a 10-bit format (HEVC Main10, AV1 Main10) was negotiated. */
+  bitDepth: 8 | 10;
   packetSize: number;
   audio: { channels: number; encrypted: boolean; packetDurationMs: number };
   /** The session continued a paused one (/resume) rather than starting the app. */
@@ -150,8 +153,6 @@ export interface MoonlightSessionOptions {
   /** Loss injection (tests, diagnostics): a video datagram for which this returns true is dropped on arrival. */
   dropVideoDatagram?: () => boolean;
 }
-
-const CODEC_FORMATS: Record<VideoCodec, number> = { h264: VideoFormat.h264, hevc: VideoFormat.h265, av1: VideoFormat.av1Main8 };
 
 function codecOf(videoFormat: number): VideoCodec {
   if (videoFormat & 0xf000) return "av1";
@@ -255,7 +256,7 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
             packetSize,
             decoderSupportsRfi: settings.referenceFrameInvalidation ?? false,
             audioChannels: channels,
-            videoFormats: codecs.reduce((mask, codec) => mask | CODEC_FORMATS[codec], 0),
+            videoFormats: offeredVideoFormats(codecs, settings.hdr ?? false, serverInfo.codecModeSupport),
             remote: settings.remote ?? false,
           },
         }),
@@ -342,6 +343,7 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
         height: settings.height & ~1,
         fps: settings.fps,
         codec,
+        bitDepth: rtsp.videoFormat & VIDEO_FORMAT_MASK_10BIT ? 10 : 8,
         packetSize,
         audio: { channels, encrypted: rtsp.audioEncrypted, packetDurationMs },
         resumed: resumed.resumed,

@@ -8,6 +8,7 @@
  * a sequence gap inside a frame drops that frame and every later one until a keyframe.
  */
 import { isIdrAccessUnit, type VideoCodec } from "../moonlight/video/nal.ts";
+import { createRtpPacketView, readRtpPacket, RtpSequenceGap } from "./rtp-header.ts";
 
 export interface DepacketizedFrame {
   data: Uint8Array;
@@ -35,10 +36,11 @@ export class RtpDepacketizer {
   #parts: Uint8Array[] = [];
   #size = 0;
   #timestamp = -1;
-  #expectedSeq = -1;
+  readonly #sequence = new RtpSequenceGap();
   #frameBroken = false;
   #needKeyframe = true;
   #fuOpen = false;
+  readonly #rtp = createRtpPacketView();
 
   constructor(codec: Exclude<VideoCodec, "av1">, onFrame: (frame: DepacketizedFrame) => void) {
     this.codec = codec;
@@ -52,35 +54,23 @@ export class RtpDepacketizer {
 
   push(packet: Uint8Array): void {
     this.stats.packets++;
-    if (packet.length < 12 || packet[0]! >> 6 !== 2) {
+    const rtp = this.#rtp;
+    if (!readRtpPacket(packet, rtp)) {
       this.stats.malformed++;
       return;
     }
-    const view = new DataView(packet.buffer, packet.byteOffset, packet.byteLength);
-    const marker = (packet[1]! & 0x80) !== 0;
-    const seq = view.getUint16(2);
-    const timestamp = view.getUint32(4);
-    let at = 12 + (packet[0]! & 0x0f) * 4;
-    if (packet[0]! & 0x10) {
-      if (at + 4 > packet.length) return void this.stats.malformed++;
-      at += 4 + view.getUint16(at + 2) * 4;
-    }
-    let end = packet.length;
-    if (packet[0]! & 0x20) end -= packet[end - 1]!; // padding
-    if (at >= end) return void this.stats.malformed++;
-
-    if (this.#expectedSeq >= 0 && seq !== this.#expectedSeq) {
-      const gap = (seq - this.#expectedSeq) & 0xffff;
-      if (gap > 0x8000) return; // late or duplicate packet: already past it
+    const { marker, timestamp } = rtp;
+    const gap = this.#sequence.next(rtp.sequence);
+    if (gap < 0) return; // late or duplicate packet: already past it
+    if (gap > 0) {
       this.stats.packetsLost += gap;
       this.#frameBroken = true;
     }
-    this.#expectedSeq = (seq + 1) & 0xffff;
     if (timestamp !== this.#timestamp) {
       if (this.#size > 0 || this.#frameBroken) this.#finish();
       this.#timestamp = timestamp;
     }
-    this.#payload(packet.subarray(at, end));
+    this.#payload(packet.subarray(rtp.payloadStart, rtp.payloadEnd));
     if (marker) this.#finish();
   }
 

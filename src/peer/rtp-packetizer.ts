@@ -44,7 +44,7 @@ export class RtpPacketizationError extends Error {
   override name = "RtpPacketizationError";
 }
 
-abstract class RtpStream {
+export abstract class RtpStream {
   readonly payloadType: number;
   readonly ssrc: number;
   readonly maxPayloadBytes: number;

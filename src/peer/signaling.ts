@@ -13,6 +13,8 @@ export interface StreamInfo {
   height: number;
   fps: number;
   codec: "h264" | "hevc" | "av1";
+  /** 10 for a 10-bit stream (HEVC Main10, AV1 Main10); absent = 8. */
+  bitDepth?: 8 | 10;
   /** e.g. "640028" for H.264 High 4.0, from the stream's SPS. */
   profileLevelId?: string;
   audio: { channels: number; sampleRate: number };

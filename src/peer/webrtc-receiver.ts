@@ -8,6 +8,7 @@ import nodeDataChannel, { type DataChannel, type PeerConnection, type Track } fr
 import { inputIsReliable, serializeInputPacket, type InputPacket } from "../moonlight/input/input.ts";
 import { closeQuietly } from "./close-quietly.ts";
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_MESSAGE } from "./heartbeat.ts";
+import { Av1RtpDepacketizer } from "./av1-rtp-depacketizer.ts";
 import { RtpDepacketizer, type DepacketizedFrame } from "./rtp-depacketizer.ts";
 import type { ServerSignal, StreamInfo, ViewerSignal } from "./signaling.ts";
 
@@ -43,7 +44,7 @@ export class WebRtcReceiver extends EventEmitter<WebRtcReceiverEvents> {
   readonly #pc: PeerConnection;
   #tracks: Track[] = [];
   #channels = new Map<string, DataChannel>();
-  #depacketizer: RtpDepacketizer | undefined;
+  #depacketizer: RtpDepacketizer | Av1RtpDepacketizer | undefined;
   #videoTrack: Track | undefined;
   #stream: StreamInfo | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -165,8 +166,13 @@ export class WebRtcReceiver extends EventEmitter<WebRtcReceiverEvents> {
       this.#videoTrack = track;
       // The offer says which codec the track carries; stream info may not have arrived yet.
       const offered = this.#pc.remoteDescription()?.sdp ?? "";
-      const codec = /a=rtpmap:\d+ H265\/90000/i.test(offered) || this.#stream?.codec === "hevc" ? "hevc" : "h264";
-      this.#depacketizer = new RtpDepacketizer(codec, (frame) => this.emit("frame", { ...frame, receivedAt: performance.now() }));
+      const onFrame = (frame: DepacketizedFrame) => this.emit("frame", { ...frame, receivedAt: performance.now() });
+      if (/a=rtpmap:\d+ AV1\/90000/i.test(offered) || this.#stream?.codec === "av1") {
+        this.#depacketizer = new Av1RtpDepacketizer(onFrame);
+      } else {
+        const codec = /a=rtpmap:\d+ H265\/90000/i.test(offered) || this.#stream?.codec === "hevc" ? "hevc" : "h264";
+        this.#depacketizer = new RtpDepacketizer(codec, onFrame);
+      }
       const depacketizer = this.#depacketizer;
       track.onMessage((message) => {
         if (isRtcp(message)) return;

@@ -29,7 +29,7 @@ import type { ViewerChannels, ViewerChannelsFactory } from "./viewer-channels.ts
 
 const log = logger("webrtc");
 
-export const VIDEO_PAYLOAD_TYPE = { h264: 102, hevc: 104 } as const;
+export const VIDEO_PAYLOAD_TYPE = { h264: 102, hevc: 104, av1: 45 } as const;
 export const OPUS_PAYLOAD_TYPE = 111;
 export const PLAYOUT_DELAY_EXTENSION_ID = 6;
 const PLAYOUT_DELAY_URI = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay";
@@ -209,11 +209,13 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
       if (state === "failed" || state === "closed" || state === "disconnected") this.close(`peer connection ${state}`);
     });
 
-    if (stream.codec === "av1") throw new Error("AV1 over WebRTC is not supported yet; use the WebSocket transport");
     const payloadType = VIDEO_PAYLOAD_TYPE[stream.codec];
     const video = new nodeDataChannel.Video("video", "SendOnly");
     if (stream.codec === "h264") {
       video.addH264Codec(payloadType, `profile-level-id=${stream.profileLevelId ?? "42e02a"};packetization-mode=1;level-asymmetry-allowed=1`);
+    } else if (stream.codec === "av1") {
+      // AV1/90000 with nack, nack pli (libdatachannel's defaults) and ccm fir below; packets from av1-rtp-packetizer.ts.
+      video.addAV1Codec(payloadType);
     } else {
       video.addH265Codec(payloadType);
     }

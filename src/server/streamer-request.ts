@@ -37,6 +37,7 @@ export const CreateStreamerBody = t.Object(
     fps: t.Optional(JsonInteger({ minimum: 10, maximum: 240 })),
     bitrate_kbps: t.Optional(JsonInteger({ minimum: 500, maximum: 500_000 })),
     codec: t.Optional(t.Union([t.Literal("h264"), t.Literal("hevc"), t.Literal("av1")])),
+    hdr: t.Optional(t.Boolean({ description: "10-bit video (HEVC Main10 / AV1 Main10) where the host advertises it; default false" })),
     audio: t.Optional(t.Union([t.Literal("stereo"), t.Literal("5.1"), t.Literal("7.1")])),
     identity: t.Optional(Id),
     idle_timeout_s: t.Optional(JsonInteger({ minimum: 0, maximum: 30 * 24 * 3600 })),
@@ -101,6 +102,9 @@ export function normalizeStreamerRequest(body: CreateStreamerBody, defaults: { i
     codecs,
     audio: body.audio ?? "stereo",
     localAudio: body.play_audio_local ?? false,
+    // The flat shape says 10-bit with the 10-bit VIDEO_FORMAT bits (0xaa00). Only when asked: a
+    // spec stored without it stays the same spec (starting the same id again is idempotent).
+    ...((body.hdr ?? (body.video_supported_formats !== undefined && (body.video_supported_formats & 0xaa00) !== 0)) ? { hdr: true } : {}),
     ...(body.packet_size !== undefined ? { packetSize: body.packet_size } : {}),
   };
   return {

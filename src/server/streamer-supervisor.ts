@@ -323,6 +323,7 @@ export class StreamerSupervisor {
       height: stream.height,
       fps: stream.fps,
       codec: stream.codec as StreamInfo["codec"],
+      ...(stream.bit_depth === 10 ? { bitDepth: 10 as const } : {}),
       ...(stream.profile_level_id ? { profileLevelId: stream.profile_level_id } : {}),
       audio: { channels: 2, sampleRate: 48_000 },
       input: !peer.viewOnly,

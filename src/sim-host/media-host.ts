@@ -44,6 +44,12 @@ export interface SimMediaOptions {
   flavor?: "sunshine" | "wolf";
   /** Offer HEVC in DESCRIBE (the SimHost sets this from its codec support). */
   hevc?: boolean;
+  /** Take HEVC Main10 (dynamicRangeMode 1) in ANNOUNCE (the SimHost sets this from SCM_HEVC_MAIN10). */
+  hevcMain10?: boolean;
+  /** Offer AV1 in DESCRIBE (`a=rtpmap:98 AV1/90000`; the SimHost sets this from SCM_AV1_MAIN8). */
+  av1?: boolean;
+  /** Take AV1 Main10 in ANNOUNCE (from SCM_AV1_MAIN10). */
+  av1Main10?: boolean;
   /**
    * Keyframes: "periodic" (default; the loop has an IDR every 0.5 s) or "on-request" (Sunshine's
    * and Wolf's infinite GOP: an IDR only at the start, on request, and when the 4 s loop wraps).
@@ -264,6 +270,7 @@ export class SimMediaHost extends EventEmitter<SimMediaHostEvents> {
     }
     if (sunshine && this.#options.referenceFrameInvalidation) lines.push("a=x-nv-video[0].refPicInvalidation:1");
     if (this.#options.hevc) lines.push("sprop-parameter-sets=AAAAAU");
+    if (this.#options.av1) lines.push("a=rtpmap:98 AV1/90000");
     // The audio sender lays out its Opus multistream packets by the same list (streamOpusLayout).
     for (const params of describedSurroundParams(launch.surroundParams)) lines.push(`a=fmtp:97 surround-params=${params}`);
     // Sunshine ends lines with a bare \n; the client searches substrings.
@@ -273,7 +280,7 @@ export class SimMediaHost extends EventEmitter<SimMediaHostEvents> {
   #announce(launch: SimLaunchSession, sdp: string, clientAddress: string): void {
     let config;
     try {
-      config = parseStreamConfig(sdp, { hevcOffered: this.#options.hevc ?? false });
+      config = parseStreamConfig(sdp, { hevcOffered: this.#options.hevc ?? false, hevcMain10Offered: this.#options.hevcMain10 ?? false, av1Offered: this.#options.av1 ?? false, av1Main10Offered: this.#options.av1Main10 ?? false });
     } catch (error) {
       this.#counters.rejectedAnnounces++;
       throw error;
@@ -281,6 +288,7 @@ export class SimMediaHost extends EventEmitter<SimMediaHostEvents> {
     this.#stream?.end("replaced");
     const source = createVideoSource({
       codec: config.codec,
+      tenBit: config.tenBit,
       width: config.width,
       height: config.height,
       fps: config.fps,
@@ -327,7 +335,7 @@ export class SimMediaHost extends EventEmitter<SimMediaHostEvents> {
       this.#emitSafely("streamEnded", { stream, reason, terminationCode });
     });
     log.info(
-      `stream ${stream.id}: ${config.codec} ${config.width}x${config.height}@${config.fps}, packet ${config.packetSize}, ` +
+      `stream ${stream.id}: ${config.codec}${config.tenBit ? " 10-bit" : ""} ${config.width}x${config.height}@${config.fps}, packet ${config.packetSize}, ` +
         `audio ${config.audioPacketDurationMs} ms${config.audioEncrypted ? " encrypted" : ""}, control ${config.controlIvScheme} IVs`,
     );
     this.#emitSafely("stream", stream);

@@ -1,8 +1,9 @@
 /**
  * What the simulated host "encodes": access units paced at the session fps, and Opus packets.
  *
- * - `LoopVideoSource` plays the committed loop (assets/loop.h264 / loop.h265: 1280×720@60, 120
- *   AUD-delimited frames, an IDR with in-band SPS/PPS(/VPS) every 30). The loop is cut into access
+ * - `LoopVideoSource` plays the committed loop (assets/loop.h264 / loop.h265 / loop-main10.h265:
+ *   1280×720@60, 120 AUD-delimited frames, an IDR with in-band SPS/PPS(/VPS) every 30; loop.av1 /
+ *   loop-main10.av1: the same as AV1 temporal units, a sequence header with every key frame). The loop is cut into access
  *   units once per process, and its SEI NAL units (x264/x265 print their whole option string into
  *   every IDR, 0.7–2 KB) are dropped: a host's encoder does not send them, and a large one pushes the
  *   IDR slice out of the frame's first datagram, where clients look for it. Playback starts on frame 0 (an IDR, as Sunshine's first frame must be);
@@ -23,6 +24,7 @@ import { readFileSync } from "node:fs";
 import { EventEmitter } from "node:events";
 import { logger } from "../core/log.ts";
 import { HEVC_NAL, isIdrAccessUnit, isSei, splitNalUnits, type VideoCodec } from "../moonlight/video/nal.ts";
+import { isAv1KeyTemporalUnit, splitTemporalUnits } from "../moonlight/video/av1-obu.ts";
 import { AccessUnitSplitter, splitAccessUnits } from "./access-unit-splitter.ts";
 import { checkStreamCounts, opusMultistreamPacket, type OpusStreamCounts } from "./opus-multistream.ts";
 import { Pacer } from "./pacer.ts";
@@ -32,6 +34,12 @@ import loopH264Path from "./assets/loop.h264" with { type: "file" };
 import loopH265Path from "./assets/loop.h265" with { type: "file" };
 import loopOnDemandH264Path from "./assets/loop-ondemand.h264" with { type: "file" };
 import loopOnDemandH265Path from "./assets/loop-ondemand.h265" with { type: "file" };
+import loopMain10Path from "./assets/loop-main10.h265" with { type: "file" };
+import loopOnDemandMain10Path from "./assets/loop-ondemand-main10.h265" with { type: "file" };
+import loopAv1Path from "./assets/loop.av1" with { type: "file" };
+import loopOnDemandAv1Path from "./assets/loop-ondemand.av1" with { type: "file" };
+import loopAv1Main10Path from "./assets/loop-main10.av1" with { type: "file" };
+import loopOnDemandAv1Main10Path from "./assets/loop-ondemand-main10.av1" with { type: "file" };
 import loopOpusPath from "./assets/loop.opus" with { type: "file" };
 
 const log = logger("sim-media");
@@ -86,6 +94,8 @@ export class SimMediaError extends Error {
 
 export interface VideoLoop {
   codec: VideoCodec;
+  /** 10-bit (HEVC Main10, AV1 Main 10-bit) rather than 8-bit. */
+  tenBit: boolean;
   accessUnits: Uint8Array[];
   /** Indices of the IDR access units, ascending. */
   keyframes: number[];
@@ -100,18 +110,29 @@ export type LoopKeyframes = "periodic" | "on-request";
 
 const videoLoops = new Map<string, VideoLoop>();
 
+/** The committed files, by codec and bit depth (no 10-bit H.264: no host sends it). */
+const LOOP_FILES: Record<string, Record<LoopKeyframes, string>> = {
+  h264: { periodic: loopH264Path, "on-request": loopOnDemandH264Path },
+  hevc: { periodic: loopH265Path, "on-request": loopOnDemandH265Path },
+  "hevc/10": { periodic: loopMain10Path, "on-request": loopOnDemandMain10Path },
+  av1: { periodic: loopAv1Path, "on-request": loopOnDemandAv1Path },
+  "av1/10": { periodic: loopAv1Main10Path, "on-request": loopOnDemandAv1Main10Path },
+};
+
 /** The committed loop for `codec`, split into access units on first use. */
-export function loadVideoLoop(codec: VideoCodec, keyframes: LoopKeyframes = "periodic"): VideoLoop {
-  const cached = videoLoops.get(`${codec}/${keyframes}`);
+export function loadVideoLoop(codec: VideoCodec, keyframes: LoopKeyframes = "periodic", tenBit = false): VideoLoop {
+  const key = `${codec}/${keyframes}/${tenBit ? 10 : 8}`;
+  const cached = videoLoops.get(key);
   if (cached) return cached;
-  if (codec === "av1") throw new SimMediaError("the simulated host has no AV1 loop");
-  const file = keyframes === "on-request" ? (codec === "hevc" ? loopOnDemandH265Path : loopOnDemandH264Path) : codec === "hevc" ? loopH265Path : loopH264Path;
-  const stream = new Uint8Array(readFileSync(file));
-  const accessUnits = splitAccessUnits(codec, stream).map((au) => withoutSei(codec, au));
-  const keyframeIndices = accessUnits.flatMap((au, i) => (isIdrAccessUnit(codec, au) ? [i] : []));
+  const files = LOOP_FILES[tenBit ? `${codec}/10` : codec];
+  if (!files) throw new SimMediaError(`the simulated host has no ${tenBit ? "10-bit " : ""}${codec} loop`);
+  const stream = new Uint8Array(readFileSync(files[keyframes]));
+  const accessUnits = codec === "av1" ? splitTemporalUnits(stream) : splitAccessUnits(codec, stream).map((au) => withoutSei(codec, au));
+  const isKey = (au: Uint8Array) => (codec === "av1" ? isAv1KeyTemporalUnit(au) : isIdrAccessUnit(codec, au));
+  const keyframeIndices = accessUnits.flatMap((au, i) => (isKey(au) ? [i] : []));
   if (accessUnits.length === 0 || keyframeIndices[0] !== 0) throw new SimMediaError(`loop for ${codec} does not start with an IDR`);
-  const loop = { codec, accessUnits, keyframes: keyframeIndices };
-  videoLoops.set(`${codec}/${keyframes}`, loop);
+  const loop = { codec, tenBit, accessUnits, keyframes: keyframeIndices };
+  videoLoops.set(key, loop);
   return loop;
 }
 
@@ -268,6 +289,8 @@ export class OpusLoop {
 
 export interface LoopVideoSourceOptions {
   codec: VideoCodec;
+  /** The 10-bit loop (HEVC Main10, AV1 Main 10-bit). */
+  tenBit?: boolean;
   fps: number;
   keyframes?: LoopKeyframes;
   /**
@@ -292,7 +315,7 @@ export class LoopVideoSource extends EventEmitter<VideoSourceEvents> implements 
   constructor(options: LoopVideoSourceOptions) {
     super();
     this.codec = options.codec;
-    this.#loop = loadVideoLoop(options.codec, options.keyframes);
+    this.#loop = loadVideoLoop(options.codec, options.keyframes, options.tenBit);
     this.#ignoreIdrRequest = options.ignoreIdrRequest;
     this.#fps = options.fps > 0 ? options.fps : 60;
     this.#pacer = new Pacer({ intervalMs: 1000 / this.#fps, tick: (n) => this.#emitFrame(n) });
@@ -499,6 +522,8 @@ export class LivePatternSource extends EventEmitter<VideoSourceEvents> implement
 
 export interface VideoSourceOptions {
   codec: VideoCodec;
+  /** 10-bit video (the client negotiated HEVC Main10 or AV1 Main10). */
+  tenBit?: boolean;
   width: number;
   height: number;
   fps: number;
@@ -514,8 +539,8 @@ export interface VideoSourceOptions {
 /** The loop, or the live pattern when asked for, ffmpeg is usable and the codec is H.264. */
 export function createVideoSource(options: VideoSourceOptions): VideoSource {
   if (options.livePattern) {
-    if (options.codec !== "h264") {
-      log.warn(`live test pattern is H.264 only; playing the ${options.codec} loop`);
+    if (options.codec !== "h264" || options.tenBit) {
+      log.warn(`live test pattern is 8-bit H.264 only; playing the ${options.codec} loop`);
     } else if (!ffmpegAvailable(options.ffmpegPath)) {
       log.warn("ffmpeg with libx264 not found; playing the H.264 loop");
     } else {
@@ -524,6 +549,7 @@ export function createVideoSource(options: VideoSourceOptions): VideoSource {
   }
   return new LoopVideoSource({
     codec: options.codec,
+    ...(options.tenBit ? { tenBit: true } : {}),
     fps: options.fps,
     ...(options.keyframes ? { keyframes: options.keyframes } : {}),
     ...(options.ignoreIdrRequest ? { ignoreIdrRequest: options.ignoreIdrRequest } : {}),

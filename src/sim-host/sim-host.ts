@@ -45,23 +45,32 @@ export interface SimApp extends App {
  * Which real host the simulation follows (docs/hosts.md). Unset: the historical mix the tests grew
  * up with (H.264 only, plain RTSP, Sunshine-style control, periodic loop keyframes).
  * - "sunshine": encrypted RTSP for corever ≥ 1, control V2, mandatory video encryption, ping
- *   payload / connect data, frames from 1, H.264 + HEVC advertised, RFI advertised (answered with
+ *   payload / connect data, frames from 1, H.264 + HEVC + AV1 (8- and 10-bit) advertised, RFI advertised (answered with
  *   an IDR like a software encoder), HDR-mode message after Start B, keyframes only on request
  *   (one-slot request latch) and — as observed on a real Sunshine — one request in four unanswered.
- * - "wolf": plain RTSP, legacy control IVs, no session ids, frames from 0, H.264 + HEVC,
+ * - "wolf": plain RTSP, legacy control IVs, no session ids, frames from 0, H.264 + HEVC Main + AV1,
  *   keyframes only on request, every request answered.
  */
 export type SimHostFlavor = "sunshine" | "wolf";
 
+/**
+ * What each flavour advertises, within what the sim has loops for (no 4:4:4): Sunshine with an
+ * encoder that has them all reports H.264, HEVC Main and Main10, AV1 Main8 and Main10 (nvhttp.cpp
+ * get_codec_mode_flags); Wolf reports H.264, HEVC and AV1 Main8 and never a 10-bit bit
+ * (moonlight.cpp `serverinfo`, docs/hosts.md).
+ */
+const SUNSHINE_CODECS = SCM.H264 | SCM.HEVC | SCM.HEVC_MAIN10 | SCM.AV1_MAIN8 | SCM.AV1_MAIN10;
+const WOLF_CODECS = SCM.H264 | SCM.HEVC | SCM.AV1_MAIN8;
+
 /** The options a flavour implies; explicit options win. */
 export function flavorDefaults(flavor: SimHostFlavor): Pick<SimHostOptions, "codecModeSupport" | "encryptedRtsp" | "appVersion"> & { media: NonNullable<Exclude<SimHostOptions["media"], false>> } {
   if (flavor === "wolf") {
-    return { appVersion: "7.1.431.-1", codecModeSupport: SCM.H264 | SCM.HEVC, encryptedRtsp: false, media: { flavor: "wolf", keyframes: "on-request" } };
+    return { appVersion: "7.1.431.-1", codecModeSupport: WOLF_CODECS, encryptedRtsp: false, media: { flavor: "wolf", keyframes: "on-request" } };
   }
   let requests = 0;
   return {
     appVersion: "7.1.431.-1",
-    codecModeSupport: SCM.H264 | SCM.HEVC,
+    codecModeSupport: SUNSHINE_CODECS,
     encryptedRtsp: true,
     media: {
       flavor: "sunshine",
@@ -113,7 +122,7 @@ export interface SimHostOptions {
    * it. Its ports default to the real offsets from a fixed HTTP port (+9 video, +10 control, +11
    * audio), else any free port; RTSP uses `rtspPort`.
    */
-  media?: Omit<SimMediaOptions, "bindAddress" | "rtspPort" | "hevc"> | false;
+  media?: Omit<SimMediaOptions, "bindAddress" | "rtspPort" | "hevc" | "hevcMain10" | "av1" | "av1Main10"> | false;
   /** Clients paired beforehand (e.g. restored from disk). */
   pairedClients?: { uniqueId: string; certPem: string; deviceName?: string }[];
 }
@@ -226,6 +235,9 @@ export class SimHost extends EventEmitter<SimHostEvents> {
           bindAddress: bind,
           rtspPort: this.state.rtspPort,
           hevc: ((this.#options.codecModeSupport ?? SCM.H264) & SCM.HEVC) !== 0,
+          hevcMain10: ((this.#options.codecModeSupport ?? SCM.H264) & SCM.HEVC_MAIN10) !== 0,
+          av1: ((this.#options.codecModeSupport ?? SCM.H264) & SCM.AV1_MAIN8) !== 0,
+          av1Main10: ((this.#options.codecModeSupport ?? SCM.H264) & SCM.AV1_MAIN10) !== 0,
         });
       } catch (error) {
         await this.close();

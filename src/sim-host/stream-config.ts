@@ -35,6 +35,8 @@ export interface SimStreamConfig {
   /** x-nv-video[0].packetSize (already −32 when video is encrypted). */
   packetSize: number;
   codec: VideoCodec;
+  /** x-nv-video[0].dynamicRangeMode 1: 10-bit video (HEVC Main10 / AV1 Main10; the host offered it). */
+  tenBit: boolean;
   /** Encoder bitrate the client asked for (configuredBitrateKbps, else maximumBitrateKbps). */
   bitrateKbps: number;
   /** x-nv-vqos[0].fec.minRequiredFecPackets (0 when absent). */
@@ -80,8 +82,16 @@ const REQUIRED = [
   "x-nv-audio.surround.AudioQuality",
 ] as const;
 
-/** Parses and validates an ANNOUNCE body. `hevcOffered`: the DESCRIBE reply advertised HEVC. */
-export function parseStreamConfig(sdp: string, options: { hevcOffered: boolean }): SimStreamConfig {
+/** What the host offered: in DESCRIBE (HEVC, AV1) and in serverinfo (the 10-bit modes). */
+export interface OfferedCodecs {
+  hevcOffered: boolean;
+  av1Offered?: boolean;
+  hevcMain10Offered?: boolean;
+  av1Main10Offered?: boolean;
+}
+
+/** Parses and validates an ANNOUNCE body against what the host offered. */
+export function parseStreamConfig(sdp: string, options: OfferedCodecs): SimStreamConfig {
   const attributes = parseAnnounceSdp(sdp);
   for (const name of REQUIRED) {
     if (!attributes.has(name)) throw new AnnounceRejectedError(`ANNOUNCE lacks ${name}`);
@@ -97,7 +107,13 @@ export function parseStreamConfig(sdp: string, options: { hevcOffered: boolean }
   let codec: VideoCodec;
   if (format === 0) codec = "h264";
   else if (format === 1 && options.hevcOffered) codec = "hevc";
+  else if (format === 2 && options.av1Offered) codec = "av1";
   else throw new AnnounceRejectedError(`codec ${format} (bitStreamFormat) is not enabled on this host`);
+
+  // Like Sunshine (rtsp.cpp: dynamicRange → 10-bit encode), for the 10-bit modes this host advertised.
+  const tenBit = int("x-nv-video[0].dynamicRangeMode", 0) === 1;
+  const tenBitOffered = codec === "hevc" ? options.hevcMain10Offered : codec === "av1" ? options.av1Main10Offered : false;
+  if (tenBit && !tenBitOffered) throw new AnnounceRejectedError(`10-bit ${codec} (dynamicRangeMode 1) is not enabled on this host`);
 
   const packetSize = int("x-nv-video[0].packetSize", 0);
   if (packetSize < 32 || packetSize > 65000 || packetSize % 16 !== 0) {
@@ -121,6 +137,7 @@ export function parseStreamConfig(sdp: string, options: { hevcOffered: boolean }
     fps,
     packetSize,
     codec,
+    tenBit,
     bitrateKbps: configured > 0 ? configured : int("x-nv-vqos[0].bw.maximumBitrateKbps", 0),
     minRequiredFecPackets: int("x-nv-vqos[0].fec.minRequiredFecPackets", 0),
     clientFeatureFlags,

@@ -5,6 +5,7 @@
  * transport — is recorded per frame.
  */
 import type { VideoCodec } from "../moonlight/video/nal.ts";
+import { Av1RtpPacketizer } from "../peer/av1-rtp-packetizer.ts";
 import { OpusRtpPacketizer, VideoRtpPacketizer } from "../peer/rtp-packetizer.ts";
 import { OPUS_PAYLOAD_TYPE, PLAYOUT_DELAY_EXTENSION_ID, VIDEO_PAYLOAD_TYPE } from "../peer/webrtc-viewer.ts";
 import { LatencyHistogram } from "./latency-histogram.ts";
@@ -24,7 +25,7 @@ export class MediaFanout {
   readonly #sinks = new Set<MediaSink>();
   /** Reused list of the sinks a keyframe goes to first. */
   readonly #waiting: MediaSink[] = [];
-  #video: VideoRtpPacketizer | undefined;
+  #video: VideoRtpPacketizer | Av1RtpPacketizer | undefined;
   readonly #audio: OpusRtpPacketizer;
   framesFannedOut = 0;
 
@@ -36,12 +37,9 @@ export class MediaFanout {
 
   /** Sets the stream's codec (a new packetizer when it changes). */
   setCodec(codec: VideoCodec): void {
-    if (codec === "av1") {
-      this.#video = undefined;
-      return;
-    }
     if (this.#video?.codec === codec) return;
-    this.#video = new VideoRtpPacketizer(codec, { payloadType: VIDEO_PAYLOAD_TYPE[codec], ssrc: this.videoSsrc, playoutDelayExtensionId: PLAYOUT_DELAY_EXTENSION_ID });
+    const options = { payloadType: VIDEO_PAYLOAD_TYPE[codec], ssrc: this.videoSsrc, playoutDelayExtensionId: PLAYOUT_DELAY_EXTENSION_ID };
+    this.#video = codec === "av1" ? new Av1RtpPacketizer(options) : new VideoRtpPacketizer(codec, options);
   }
 
   add(sink: MediaSink): void {

@@ -106,7 +106,7 @@ export interface StreamerSnapshot {
   id: string;
   status: StreamerStatus;
   host_connected: boolean;
-  stream: { width: number; height: number; fps: number; codec: string; profile_level_id: string } | null;
+  stream: { width: number; height: number; fps: number; codec: string; bit_depth: 8 | 10; profile_level_id: string } | null;
   viewers: ViewerInfo[];
   counters: SessionCounters & {
     frames_fanned_out: number;
@@ -373,7 +373,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
       status: this.#status,
       host_connected: this.#session?.state === "streaming",
       stream: this.#info
-        ? { width: this.#info.width, height: this.#info.height, fps: this.#info.fps, codec: this.#info.codec, profile_level_id: this.#profileLevelId }
+        ? { width: this.#info.width, height: this.#info.height, fps: this.#info.fps, codec: this.#info.codec, bit_depth: this.#info.bitDepth, profile_level_id: this.#profileLevelId }
         : null,
       viewers: [
         ...[...this.#viewers.values()].map(
@@ -645,6 +645,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
       height: info?.height ?? 0,
       fps: info?.fps ?? 0,
       codec: info?.codec ?? "h264",
+      ...(info?.bitDepth === 10 ? { bitDepth: 10 as const } : {}),
       profileLevelId: this.#profileLevelId,
       audio: { channels: info?.audio.channels ?? 2, sampleRate: 48_000 },
       input: true,

@@ -10,6 +10,10 @@ declare module "*.h265" {
   const path: string;
   export default path;
 }
+declare module "*.av1" {
+  const path: string;
+  export default path;
+}
 declare module "*.opus" {
   const path: string;
   export default path;

@@ -37,14 +37,20 @@ const until = async (what: () => boolean, ms = 10_000) => {
   }
 };
 
-/** ffmpeg's complaints decoding the received access units (empty = none). */
-function decodeErrors(codec: VideoCodec, frames: VideoFrame[]): string {
+const DEMUXER: Record<VideoCodec, string> = { h264: "h264", hevc: "hevc", av1: "obu" };
+
+/** ffmpeg's complaints decoding the received access units (empty = none), and the decoded pixel format. */
+function decodeErrors(codec: VideoCodec, frames: VideoFrame[]): { errors: string; pixelFormat: string } {
   const dir = mkdtempSync(join(tmpdir(), "mlstream-flavor-"));
   try {
-    const file = join(dir, codec === "hevc" ? "out.h265" : "out.h264");
+    const file = join(dir, "out.bin");
     writeFileSync(file, Buffer.concat(frames.map((f) => f.data)));
-    const run = Bun.spawnSync(["ffmpeg", "-v", "error", "-i", file, "-f", "null", "-"], { stderr: "pipe" });
-    return run.exitCode === 0 ? run.stderr.toString() : `exit ${run.exitCode}: ${run.stderr.toString()}`;
+    const run = Bun.spawnSync(["ffmpeg", "-v", "error", "-f", DEMUXER[codec], "-i", file, "-f", "null", "-"], { stderr: "pipe" });
+    const probe = Bun.spawnSync(["ffprobe", "-v", "error", "-f", DEMUXER[codec], "-select_streams", "v", "-show_entries", "stream=pix_fmt", "-of", "csv=p=0", file], { stdout: "pipe" });
+    return {
+      errors: run.exitCode === 0 ? run.stderr.toString() : `exit ${run.exitCode}: ${run.stderr.toString()}`,
+      pixelFormat: probe.stdout.toString().trim(),
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -57,19 +63,33 @@ afterAll(() => {
 
 for (const flavor of ["sunshine", "wolf"] as const) {
   describe(`sim-host --flavor ${flavor}`, () => {
-    test(`serverinfo advertises H.264 and HEVC; RTSP is ${flavor === "sunshine" ? "encrypted (rtspenc://)" : "plain"}`, async () => {
+    test(`serverinfo advertises H.264, HEVC, AV1${flavor === "sunshine" ? ", their Main10" : " (no 10-bit)"}; RTSP is ${flavor === "sunshine" ? "encrypted (rtspenc://)" : "plain"}`, async () => {
       const { client, host } = await pairedClient(flavor);
       const info = await client.serverInfo({ https: true });
       expect(info.codecModeSupport & SCM.H264).toBe(SCM.H264);
       expect(info.codecModeSupport & SCM.HEVC).toBe(SCM.HEVC);
+      // Wolf never advertises a 10-bit format (moonlight.cpp serverinfo).
+      expect(info.codecModeSupport & SCM.HEVC_MAIN10).toBe(flavor === "sunshine" ? SCM.HEVC_MAIN10 : 0);
+      expect(info.codecModeSupport & SCM.AV1_MAIN8).toBe(SCM.AV1_MAIN8);
+      expect(info.codecModeSupport & SCM.AV1_MAIN10).toBe(flavor === "sunshine" ? SCM.AV1_MAIN10 : 0);
       expect(info.appVersion.text).toBe("7.1.431.-1");
       await host.close();
     });
 
-    for (const codec of ["h264", "hevc"] as const) {
-      test(`${codec}: every frame arrives and decodes; the host's own traits are on the wire`, async () => {
+    const variants = [
+      { name: "h264", codec: "h264", tenBit: false, pixelFormat: "yuv420p" },
+      { name: "hevc", codec: "hevc", tenBit: false, pixelFormat: "yuv420p" },
+      { name: "hevc main10", codec: "hevc", tenBit: true, pixelFormat: "yuv420p10le" },
+      { name: "av1", codec: "av1", tenBit: false, pixelFormat: "yuv420p" },
+      { name: "av1 main10", codec: "av1", tenBit: true, pixelFormat: "yuv420p10le" },
+    ] as const;
+    for (const { name, codec, tenBit: asked, pixelFormat: tenBitFormat } of variants) {
+      // HDR asked of a host without Main10 (Wolf): the client offers 8-bit HEVC only, as it must.
+      const tenBit = asked && flavor === "sunshine";
+      const pixelFormat = tenBit || !asked ? tenBitFormat : "yuv420p";
+      test(`${name}${asked && !tenBit ? " asked of a host without Main10 (8-bit sent)" : ""}: every frame arrives and decodes; the host's own traits are on the wire`, async () => {
         const { host, client, appId } = await pairedClient(flavor);
-        const session = new MoonlightSession({ client, appId, settings: { width: 1280, height: 720, fps: 60, bitrateKbps: 5000, codecs: [codec] } });
+        const session = new MoonlightSession({ client, appId, settings: { width: 1280, height: 720, fps: 60, bitrateKbps: 5000, codecs: [codec], hdr: asked } });
         const frames: VideoFrame[] = [];
         const hdr: boolean[] = [];
         session.on("video", (f) => frames.push(f));
@@ -93,9 +113,12 @@ for (const flavor of ["sunshine", "wolf"] as const) {
           expect(stream.config.controlIvScheme).toBe("legacy");
           expect(hdr).toEqual([]);
         }
-        const errors = decodeErrors(codec, frames);
-        results.push(`${flavor} | ${codec} | ${frames.length} | ${errors === "" ? 0 : errors.split("\n").filter(Boolean).length}`);
+        expect(stream.config.codec).toBe(codec);
+        expect(stream.config.tenBit).toBe(tenBit);
+        const { errors, pixelFormat: decoded } = decodeErrors(codec, frames);
+        results.push(`${flavor} | ${name}${asked && !tenBit ? " asked → 8-bit (host has no Main10)" : ""} | ${frames.length} | ${errors === "" ? 0 : errors.split("\n").filter(Boolean).length}`);
         expect(errors).toBe("");
+        expect(decoded).toBe(pixelFormat);
         const counters = session.snapshot();
         expect(counters.framesLost).toBe(0);
         expect(counters.malformedDatagrams).toBe(0);

@@ -11,10 +11,12 @@ import {
   loadOpusLoop,
   loadVideoLoop,
   opusCode3Packet,
+  SimMediaError,
   type SimVideoFrame,
 } from "../../src/sim-host/media-source.ts";
 import { Pacer } from "../../src/sim-host/pacer.ts";
 import { AnnounceRejectedError, parseStreamConfig } from "../../src/sim-host/stream-config.ts";
+import { AV1_OBU, splitObus } from "../../src/moonlight/video/av1-obu.ts";
 import { parsePing } from "../../src/sim-host/udp-port.ts";
 import { waitFor } from "./media-harness.ts";
 
@@ -63,6 +65,35 @@ describe("the committed loop", () => {
       }
     });
   }
+
+  test("hevc main10: the same shape, every SPS Main10 (general_profile_idc 2)", () => {
+    const loop = loadVideoLoop("hevc", "periodic", true);
+    expect(loop.accessUnits.length).toBe(120);
+    expect(loop.keyframes).toEqual([0, 30, 60, 90]);
+    for (const k of loop.keyframes) {
+      const au = loop.accessUnits[k]!;
+      const sps = splitNalUnits("hevc", au).find((u) => u.type === 33)!;
+      // NAL header (2), then vps id/sub-layers/nesting (1), then profile space/tier/idc.
+      expect(au[sps.payloadStart + 3]! & 0x1f).toBe(2);
+    }
+  });
+
+  for (const [keyframes, tenBit] of [["periodic", false], ["on-request", false], ["periodic", true], ["on-request", true]] as const) {
+    test(`av1${tenBit ? " 10-bit" : ""} (${keyframes}): temporal units that each start with a temporal delimiter; key units carry a sequence header`, () => {
+      const loop = loadVideoLoop("av1", keyframes, tenBit);
+      expect(loop.accessUnits.length).toBe(keyframes === "periodic" ? 120 : 240);
+      expect(loop.keyframes).toEqual(keyframes === "periodic" ? [0, 30, 60, 90] : [0]);
+      for (const [i, tu] of loop.accessUnits.entries()) {
+        const types = splitObus(tu).map((o) => o.type);
+        expect(types[0]).toBe(AV1_OBU.TEMPORAL_DELIMITER);
+        expect(types.includes(AV1_OBU.SEQUENCE_HEADER)).toBe(loop.keyframes.includes(i));
+      }
+    });
+  }
+
+  test("no 10-bit H.264 loop: asking for one is an error, not a silent 8-bit stream", () => {
+    expect(() => loadVideoLoop("h264", "periodic", true)).toThrow(SimMediaError);
+  });
 
   test("the Opus loop has 401 packets of 5 ms", () => {
     const packets = loadOpusLoop();
@@ -287,6 +318,18 @@ describe("ANNOUNCE parsing", () => {
     const config = parseStreamConfig(buildAnnounceSdp("127.0.0.1", 47998, announceAttributes({ ...settings, encryptionEnabled: 0 })), { hevcOffered: false });
     expect(config.controlIvScheme).toBe("legacy");
     expect(config.audioEncrypted).toBe(true);
+  });
+
+  test("AV1 is taken only when offered; 10-bit only where the host offered that codec's 10-bit mode", () => {
+    const av1 = buildAnnounceSdp("127.0.0.1", 47998, announceAttributes({ ...settings, videoFormat: VideoFormat.av1Main8 }));
+    expect(() => parseStreamConfig(av1, { hevcOffered: true })).toThrow(AnnounceRejectedError);
+    expect(parseStreamConfig(av1, { hevcOffered: true, av1Offered: true })).toMatchObject({ codec: "av1", tenBit: false });
+    const main10 = buildAnnounceSdp("127.0.0.1", 47998, announceAttributes({ ...settings, videoFormat: VideoFormat.h265Main10 }));
+    expect(() => parseStreamConfig(main10, { hevcOffered: true })).toThrow(/10-bit hevc/);
+    expect(parseStreamConfig(main10, { hevcOffered: true, hevcMain10Offered: true })).toMatchObject({ codec: "hevc", tenBit: true });
+    const av1Main10 = buildAnnounceSdp("127.0.0.1", 47998, announceAttributes({ ...settings, videoFormat: VideoFormat.av1Main10 }));
+    expect(() => parseStreamConfig(av1Main10, { hevcOffered: true, hevcMain10Offered: true, av1Offered: true })).toThrow(/10-bit av1/);
+    expect(parseStreamConfig(av1Main10, { hevcOffered: true, av1Offered: true, av1Main10Offered: true })).toMatchObject({ codec: "av1", tenBit: true });
   });
 
   test("HEVC is refused unless offered; a missing required attribute is refused", () => {

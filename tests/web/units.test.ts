@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { pageLocation, viewerUrl } from "../../web/lib/location.ts";
 import { virtualKeyOf } from "../../web/player/keycodes.ts";
 import { adaptOfferToReceiver } from "../../web/player/sdp.ts";
+import { chooseCodecPath, unplayableMessage } from "../../web/player/codec-choice.ts";
 import { utf8Chunks } from "../../web/player/text.ts";
 
 describe("web helpers", () => {
@@ -45,5 +46,22 @@ describe("web helpers", () => {
     expect(pageLocation(new URL("https://h/mlstream/view/my%20id?access_token=t"))).toEqual({ root: new URL("https://h/mlstream/"), streamerId: "my id" });
     expect(pageLocation(new URL("https://h/a/b/#/streamers"))).toEqual({ root: new URL("https://h/a/b/"), streamerId: undefined });
     expect(viewerUrl(new URL("https://h/mlstream/"), "s1", { token: "v", viewOnly: true })).toBe("https://h/mlstream/view/s1?access_token=v&view_only=1");
+  });
+
+  test("the codec decides the transport: WebRTC where it receives the codec, else WebCodecs over the WebSocket, else a message", () => {
+    const both = { webrtc: true, webcodecs: true };
+    const webcodecsOnly = { webrtc: false, webcodecs: true };
+    const none = { webrtc: false, webcodecs: false };
+    expect(chooseCodecPath("av1", "auto", both)).toEqual({ transport: "webrtc" });
+    expect(chooseCodecPath("hevc", "auto", webcodecsOnly)).toEqual({ transport: "websocket" });
+    expect(chooseCodecPath("hevc", "auto", none)).toEqual({ unplayable: unplayableMessage("hevc") });
+    expect(unplayableMessage("hevc")).toBe("This stream is HEVC, which this browser cannot decode. Restart the streamer with H.264 or AV1, or watch in a browser that decodes HEVC.");
+    // H.264 always has MSE on the WebSocket transport.
+    expect(chooseCodecPath("h264", "websocket", none)).toEqual({ transport: "websocket" });
+    expect(chooseCodecPath("hevc", "webrtc", webcodecsOnly).unplayable).toContain("without ?transport=webrtc");
+    expect(chooseCodecPath("av1", "websocket", { webrtc: true, webcodecs: false }).unplayable).toContain("without ?transport=websocket");
+    // 10-bit: WebCodecs first (Chromium's WebRTC decodes 8-bit only), WebRTC as the last resort.
+    expect(chooseCodecPath("av1", "auto", { webrtc: true, webcodecs: true, tenBit: true })).toEqual({ transport: "websocket" });
+    expect(chooseCodecPath("av1", "auto", { webrtc: true, webcodecs: false, tenBit: true })).toEqual({ transport: "webrtc" });
   });
 });

@@ -141,9 +141,10 @@ export class BitReader {
 
 /**
  * The codec strings to try, best first: the one read from the stream, then common fallbacks (a
- * decoder that supports a higher level decodes a lower one).
+ * decoder that supports a higher level decodes a lower one). `bitDepth` comes from the stream info
+ * (the negotiated format): the AV1 string read here does not parse that far into the header.
  */
-export function codecCandidates(codec: "h264" | "hevc" | "av1", keyframe: Uint8Array, profileLevelId?: string): string[] {
+export function codecCandidates(codec: "h264" | "hevc" | "av1", keyframe: Uint8Array, profileLevelId?: string, bitDepth: 8 | 10 = 8): string[] {
   const out: string[] = [];
   if (codec === "h264") {
     const fromSps = h264CodecString(keyframe);
@@ -153,9 +154,14 @@ export function codecCandidates(codec: "h264" | "hevc" | "av1", keyframe: Uint8A
   } else if (codec === "hevc") {
     const fromSps = hevcCodecString(keyframe);
     if (fromSps) out.push(fromSps);
+    if (bitDepth === 10) out.push("hvc1.2.4.L153.B0", "hev1.2.4.L153.B0");
     out.push("hvc1.1.6.L153.B0", "hev1.1.6.L153.B0", "hvc1.2.4.L153.B0");
   } else {
     const fromHeader = av1CodecString(keyframe);
+    if (bitDepth === 10) {
+      if (fromHeader) out.push(fromHeader.replace(/\.08$/, ".10"));
+      out.push("av01.0.13M.10", "av01.0.08M.10");
+    }
     if (fromHeader) out.push(fromHeader);
     out.push("av01.0.13M.08", "av01.0.08M.08", "av01.0.13M.10");
   }

@@ -64,6 +64,11 @@ export interface ConnectionOptions {
   waitForStreamer(): Promise<void>;
   /** Default `auto`: WebRTC first, the WebSocket transport where WebRTC cannot pass. */
   transport?: TransportChoice;
+  /**
+   * Asked before answering an offer: false = this page cannot show the stream (its codec), so no
+   * peer connection is made (a browser's answer to a codec it lacks fails anyway).
+   */
+  wantsMedia?: () => Promise<boolean>;
 }
 
 export class ViewerConnection {
@@ -163,6 +168,14 @@ export class ViewerConnection {
     this.#send({ type: "keyframe" });
   }
 
+  /**
+   * Asks the server for the WebSocket media transport now (this browser cannot decode the stream's
+   * codec over WebRTC, codec-choice.ts); the server answers with `transport` as on its fallback.
+   */
+  useWebSocketTransport(): void {
+    if (this.#transport === "webrtc") this.#send({ type: "transport", transport: "websocket" });
+  }
+
   /** A binary message of the WebSocket transport (input, ping). */
   sendBinary(data: Uint8Array<ArrayBuffer>): void {
     if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(data);
@@ -230,6 +243,7 @@ export class ViewerConnection {
       case "offer":
         // On the WebSocket transport there is no peer connection to make; with Janus, Janus offers.
         if (this.#transport !== "webrtc") return;
+        if (this.#options.wantsMedia && !(await this.#options.wantsMedia())) return;
         await this.#answer(message.sdp);
         return;
       case "candidate": {

@@ -13,6 +13,7 @@
 import type { InputPacket } from "../../src/moonlight/input/input.ts";
 import type { StreamInfo, StreamerStatus } from "../../src/peer/signaling.ts";
 import { h } from "../lib/dom.ts";
+import { chooseCodecPath, codecName, probeCodecSupport } from "./codec-choice.ts";
 import { ViewerConnection, type MediaTransport, type TransportChoice } from "./connection.ts";
 import { GamepadCapture } from "./gamepad.ts";
 import { InputSender } from "./input-sender.ts";
@@ -70,6 +71,12 @@ export class Player {
   readonly #unmute: HTMLButtonElement;
   readonly #mouseButton: HTMLButtonElement;
   readonly #bar: HTMLDivElement;
+  /** "AV1 · WebRTC": the stream's codec and the transport showing it. */
+  readonly #codecBadge: HTMLSpanElement;
+  /** Why this browser cannot show the stream's codec (undefined while it can). */
+  #codecUnplayable: string | undefined;
+  /** The codec check of the latest stream info (the offer waits for it). */
+  #codecChecked: Promise<void> = Promise.resolve();
   #media = new MediaStream();
   #captures: InputCaptures | undefined;
   #info: StreamInfo | undefined;
@@ -97,9 +104,11 @@ export class Player {
     this.#linkBox = h("div", { className: "link-note", hidden: true });
     this.#unmute = h("button", { className: "unmute", title: "Audio starts muted (browser autoplay rules)", onclick: () => this.unmute() }, `${touchFirst() ? "Tap" : "Click"} to unmute`);
     this.#mouseButton = h("button", { title: "Ctrl+Alt+Shift+Z", onclick: () => this.setMouseMode(this.#mouseMode === "absolute" ? "relative" : "absolute") }, "Mouse: absolute");
+    this.#codecBadge = h("span", { className: "codec", title: "The stream's codec and the transport showing it" });
     this.#bar = h(
       "div",
       { className: "bar" },
+      this.#codecBadge,
       this.#mouseButton,
       h("button", { title: "Send the clipboard's text as typing", onclick: () => void this.pasteClipboard() }, "Paste"),
       h("button", { title: "Ctrl+Alt+Shift+S", onclick: () => this.toggleStats() }, "Stats"),
@@ -125,9 +134,15 @@ export class Player {
       waitForStreamer: options.waitForStreamer,
       ...(options.policy ? { policy: options.policy } : {}),
       ...(options.transport ? { transport: options.transport } : {}),
+      wantsMedia: async () => {
+        await this.#codecChecked;
+        return this.#codecUnplayable === undefined;
+      },
       callbacks: {
         transport: (transport) => this.#onTransport(transport),
-        media: (bytes) => this.#wsMedia?.handle(bytes),
+        // Nothing to decode with while the codec cannot be shown: a decoder that keeps failing would
+        // keep asking the host for keyframes.
+        media: (bytes) => this.#codecUnplayable === undefined && this.#wsMedia?.handle(bytes),
         stage: (text) => this.#setStage(text),
         hello: (role) => {
           this.#role = role;
@@ -139,6 +154,7 @@ export class Player {
         stream: (info) => {
           this.#info = info;
           this.#updateInput();
+          this.#codecChecked = this.#chooseCodecPath(info);
         },
         status: (status, detail) => {
           this.#status = status;
@@ -203,6 +219,16 @@ export class Player {
 
   get peerConnection(): RTCPeerConnection | undefined {
     return this.#connection.peerConnection;
+  }
+
+  /** The badge's text, e.g. "AV1 · WebRTC" ("" before the stream info). */
+  get codecLabel(): string {
+    return this.#codecBadge.textContent ?? "";
+  }
+
+  /** Why the stream cannot be shown here (the text on the picture), or undefined. */
+  get unplayable(): string | undefined {
+    return this.#codecUnplayable ?? this.#wsMedia?.unplayable;
   }
 
   get inputEnabled(): boolean {
@@ -276,12 +302,40 @@ export class Player {
   #setStage(text: string): void {
     this.#stage = text;
     // Nothing on this page can decode the stream: that, not a connecting stage, is what to read.
-    this.#stageBox.textContent = this.#wsMedia?.unplayable ?? text;
+    this.#stageBox.textContent = this.#codecUnplayable ?? this.#wsMedia?.unplayable ?? text;
+  }
+
+  /**
+   * Asks the browser what it can decode and moves to the transport that shows the stream's codec,
+   * or says that none can. Runs on every stream info (a restarted streamer may change codec).
+   */
+  async #chooseCodecPath(info: StreamInfo): Promise<void> {
+    const support = await probeCodecSupport(info.codec, info.bitDepth ?? 8);
+    if (this.#info !== info || this.#closed) return;
+    const path = chooseCodecPath(info.codec, this.#options.transport ?? "auto", support);
+    const wasUnplayable = this.#codecUnplayable !== undefined;
+    this.#codecUnplayable = path.unplayable;
+    // The streamer came back with a codec this page can show: join afresh for a new offer.
+    if (wasUnplayable && !path.unplayable) this.#connection.rejoin("the stream's codec changed");
+    if (path.unplayable) console.error(`mlstream: ${path.unplayable}`);
+    if (path.transport === "websocket") this.#connection.useWebSocketTransport();
+    this.#updateCodecBadge();
+    this.#setStage(this.#stage);
+  }
+
+  #updateCodecBadge(): void {
+    const info = this.#info;
+    if (!info) return;
+    const name = codecName(info.codec, info.bitDepth ?? 8);
+    const transport = { webrtc: "WebRTC", websocket: "WebSocket", janus: "Janus" }[this.#connection.transport];
+    this.#codecBadge.textContent = this.#codecUnplayable ? `${name} · cannot decode` : `${name} · ${transport}`;
+    this.#codecBadge.classList.toggle("unplayable", this.#codecUnplayable !== undefined);
   }
 
   #onTransport(transport: MediaTransport): void {
     this.#wsSampler.reset();
     this.#stalled = 0;
+    this.#updateCodecBadge();
     if (transport === "webrtc" || transport === "janus") {
       this.#wsMedia?.close();
       this.#wsMedia = undefined;
@@ -294,6 +348,9 @@ export class Player {
       }
       return;
     }
+    // No decoder for a codec this page cannot show (it would wait for keyframes it cannot use and
+    // rejoin for them); a codec change rejoins, and the next transport message makes one.
+    if (this.#codecUnplayable !== undefined) return;
     if (this.#wsMedia) this.#wsMedia.resync();
     else {
       this.#wsMedia = new WsMedia({
@@ -302,6 +359,7 @@ export class Player {
         sendBinary: (data) => this.#connection.sendBinary(data),
         requestKeyframe: () => this.#connection.requestKeyframe(),
         profileLevelId: () => this.#info?.profileLevelId,
+        bitDepth: () => this.#info?.bitDepth ?? 8,
         onFirstFrame: () => {
           if (/^(signaling|ICE|DTLS|media|WebSocket)/.test(this.#stage)) this.#setStage("");
         },
@@ -462,7 +520,9 @@ export class Player {
     if (stats.framesDecoded > 0 && /^(signaling|ICE|DTLS|media|Janus)/.test(this.#stage)) this.#setStage("");
     if (stats.framesDecoded > 0) this.#connection.markHealthy();
     // Connected but no new frame for a while: the decoder waits for a reference it never got.
-    if (pc.connectionState === "connected" && previous && stats.framesDecoded === previous.framesDecoded) {
+    // (Not when this browser cannot decode the codec at all: a keyframe would not help, and every
+    // request costs the host — and every other viewer — a keyframe.)
+    if (pc.connectionState === "connected" && previous && stats.framesDecoded === previous.framesDecoded && !this.#codecUnplayable) {
       if (++this.#stalled % STALL_SAMPLES === 0) this.#connection.requestKeyframe();
     } else {
       this.#stalled = 0;
@@ -478,7 +538,7 @@ export class Player {
     this.#lastStats = stats;
     if (stats.framesDecoded > 0) this.#connection.markHealthy();
     // Media flows but nothing decodes for a while: ask for a keyframe (the server coalesces).
-    if (previous && stats.framesDecoded === previous.framesDecoded && media.counters.framesReceived > 0) {
+    if (previous && stats.framesDecoded === previous.framesDecoded && media.counters.framesReceived > 0 && !this.#codecUnplayable) {
       if (++this.#stalled % STALL_SAMPLES === 0) this.#connection.requestKeyframe();
     } else {
       this.#stalled = 0;

@@ -100,6 +100,8 @@ export interface WsMediaOptions {
   requestKeyframe(): void;
   /** The stream info's profile-level-id, a fallback for the codec string. */
   profileLevelId(): string | undefined;
+  /** The stream's bit depth (stream info `bitDepth`; 8 when absent). */
+  bitDepth?(): 8 | 10;
   /** The first decoded frame, and the first after each resync (the player clears its connecting stage). */
   onFirstFrame?(): void;
   /** Keyframes were asked for in vain for KEYFRAME_GIVE_UP_MS while frames kept coming. */
@@ -353,7 +355,7 @@ export class WsMedia {
     this.#configuring = true;
     try {
       let chosen: string | undefined;
-      for (const candidate of codecCandidates(codec, keyframe, codec === "h264" ? this.#options.profileLevelId() : undefined)) {
+      for (const candidate of codecCandidates(codec, keyframe, codec === "h264" ? this.#options.profileLevelId() : undefined, this.#options.bitDepth?.() ?? 8)) {
         const config: VideoDecoderConfig = { codec: candidate, optimizeForLatency: true };
         const support = await VideoDecoder.isConfigSupported(config).catch(() => undefined);
         if (support?.supported) {

@@ -110,7 +110,7 @@ function summaryLine(s: JoinSummary): string {
 export const registerJoin: Register = (cli, bind) => {
   cli
     .command("join <target>", "Watch a streamer in the terminal (WebRTC): live stats, recording, input test; names the stage that fails")
-    .option("--record <file>", "Write the video (Annex-B .h264/.h265, from the first keyframe)")
+    .option("--record <file>", "Write the video (Annex-B .h264/.h265, AV1 as an OBU stream .obu; from the first keyframe)")
     .option("--record-audio <file>", "Write the audio as Ogg/Opus (.ogg)")
     .option("--duration <s>", "Leave this many seconds after the first frame (default: until Ctrl-C)")
     .option("--timeout <s>", "Give up when no frame arrived within this many seconds (default 15)")

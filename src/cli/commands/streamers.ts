@@ -73,6 +73,7 @@ interface StartOptions {
   fps?: string | number;
   bitrate?: string | number;
   codec?: string;
+  hdr?: boolean;
   id?: string | number;
   timeout?: string | number;
   wait: boolean;
@@ -96,6 +97,7 @@ export const registerStreamers: Register = (cli, bind) => {
     .option("--fps <n>", "Frame rate (default 60)")
     .option("--bitrate <kbps>", "Video bitrate in kbit/s (default 10000)")
     .option("--codec <codec>", "h264 | hevc | av1 (default h264)")
+    .option("--hdr", "10-bit video (HEVC Main10 / AV1 Main10) where the host advertises it")
     .option("--id <id>", "Streamer id (default: a random one); starting the same id twice is idempotent")
     .option("--timeout <s>", "How long to wait for the stream to go live (default 60)")
     .option("--no-wait", "Return at once, without waiting for the stream to go live")
@@ -131,6 +133,7 @@ export const registerStreamers: Register = (cli, bind) => {
             ...(fps ? { fps } : {}),
             ...(bitrate ? { bitrate_kbps: bitrate } : {}),
             ...(options.codec ? { codec: options.codec as "h264" | "hevc" | "av1" } : {}),
+            ...(options.hdr === true ? { hdr: true } : {}),
           });
           const view = options.wait === false ? created : await waitLive(client, created.id, progress, timeoutS * 1000);
           const viewerUrl = client.viewerUrl(view.id);
