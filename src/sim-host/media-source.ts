@@ -25,6 +25,7 @@ import { logger } from "../core/log.ts";
 import { HEVC_NAL, isIdrAccessUnit, isSei, splitNalUnits, type VideoCodec } from "../moonlight/video/nal.ts";
 import { AccessUnitSplitter, splitAccessUnits } from "./access-unit-splitter.ts";
 import { checkStreamCounts, opusMultistreamPacket, type OpusStreamCounts } from "./opus-multistream.ts";
+import { padLoopToBitrate } from "./filler-padding.ts";
 import { Pacer } from "./pacer.ts";
 // Imported as files so that `bun build --compile` embeds them: the sim host (and the demo) must
 // work from the binary alone.
@@ -275,6 +276,8 @@ export interface LoopVideoSourceOptions {
    * about 1 join in 5 waited for the client's retry): returns true for a request to ignore.
    */
   ignoreIdrRequest?: () => boolean;
+  /** Grow the access units with filler NAL units to about this many kbit/s (filler-padding.ts). */
+  padToKbps?: number;
 }
 
 export class LoopVideoSource extends EventEmitter<VideoSourceEvents> implements VideoSource {
@@ -292,9 +295,10 @@ export class LoopVideoSource extends EventEmitter<VideoSourceEvents> implements 
   constructor(options: LoopVideoSourceOptions) {
     super();
     this.codec = options.codec;
-    this.#loop = loadVideoLoop(options.codec, options.keyframes);
+    const loop = loadVideoLoop(options.codec, options.keyframes);
     this.#ignoreIdrRequest = options.ignoreIdrRequest;
     this.#fps = options.fps > 0 ? options.fps : 60;
+    this.#loop = options.padToKbps ? { ...loop, accessUnits: padLoopToBitrate(options.codec, loop.accessUnits, this.#fps, options.padToKbps) } : loop;
     this.#pacer = new Pacer({ intervalMs: 1000 / this.#fps, tick: (n) => this.#emitFrame(n) });
   }
 
@@ -509,6 +513,8 @@ export interface VideoSourceOptions {
   /** Which committed loop (default "periodic"). */
   keyframes?: LoopKeyframes;
   ignoreIdrRequest?: () => boolean;
+  /** Loop only: filler up to about this many kbit/s. */
+  padToKbps?: number;
 }
 
 /** The loop, or the live pattern when asked for, ffmpeg is usable and the codec is H.264. */
@@ -527,5 +533,6 @@ export function createVideoSource(options: VideoSourceOptions): VideoSource {
     fps: options.fps,
     ...(options.keyframes ? { keyframes: options.keyframes } : {}),
     ...(options.ignoreIdrRequest ? { ignoreIdrRequest: options.ignoreIdrRequest } : {}),
+    ...(options.padToKbps ? { padToKbps: options.padToKbps } : {}),
   });
 }
