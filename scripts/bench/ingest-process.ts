@@ -61,6 +61,8 @@ export interface IngestRow {
   lost_frames: number;
   /** Same window from /proc/PID/stat (10 ms ticks): a cross-check of the schedstat figure. */
   stat_us_per_datagram: number;
+  /** What the sim host actually sent (it falls short of `mbps` when this machine is busy). */
+  sent_mbps: number;
   /** Streamer rows: cpu_us_per_datagram ÷ the floor's in the same windows. */
   ratio_to_floor?: number;
   /** The busiest threads' share of cpu_us_per_datagram, by thread name. */
@@ -170,8 +172,19 @@ async function measure(serverUrl: string, runServer: Parameters<typeof createLiv
     await untilAsync(async () => (pid = (await info()).pid ?? 0) > 0, 10_000, "streamer pid");
     await Bun.sleep(WARMUP * 1000);
 
+    // The streamer's counters reach `serve` in a snapshot once a second: wait for a fresh one so
+    // that the datagram count and the CPU reading are taken within ~20 ms of each other.
+    const freshCounters = async () => {
+      const stale = (await info()).counters?.videoDatagrams;
+      for (;;) {
+        await Bun.sleep(20);
+        const now = await info();
+        if (now.counters?.videoDatagrams !== stale) return now;
+      }
+    };
     const sample = async (): Promise<Window> => {
-      const [s, f] = await Promise.all([info(), floor.report()]);
+      const s = await freshCounters();
+      const f = await floor.report();
       return {
         streamer: { cpu: cpuOf(pid), video: s.counters?.videoDatagrams ?? 0, lost: s.counters?.framesLost ?? 0 },
         floor: { cpu: cpuOf(floor.pid), video: f.video, failures: f.failures },
@@ -179,6 +192,8 @@ async function measure(serverUrl: string, runServer: Parameters<typeof createLiv
     };
     const streamerWindows: { us: number; statUs: number; rate: number; lost: number; threads: Map<string, number> }[] = [];
     const floorWindows: { us: number; statUs: number; rate: number; failures: number }[] = [];
+    const sentBefore = { ...sim.media!.stats.video, sendErrors: sim.media!.stats.videoPort.sendErrors };
+    const sentStart = performance.now();
     let before = await sample();
     for (let r = 0; r < REPEAT; r++) {
       const t0 = performance.now();
@@ -204,6 +219,14 @@ async function measure(serverUrl: string, runServer: Parameters<typeof createLiv
       });
       before = after;
     }
+    const sent = sim.media!.stats.video;
+    const sentSeconds = (performance.now() - sentStart) / 1000;
+    const sentMbps = round(((sent.bytesSent - sentBefore.bytesSent) * 8) / sentSeconds / 1e6, 1);
+    process.stderr.write(
+      `ingest bench: sim host sent ${((sent.framesSent - sentBefore.framesSent) / sentSeconds).toFixed(1)} frames/s, ` +
+        `${sentMbps} Mbit/s of video datagrams, ${sent.oversizeFrames - sentBefore.oversizeFrames} frames too large, ` +
+        `${sim.media!.stats.videoPort.sendErrors - sentBefore.sendErrors} send errors (${mode} ${mbps})\n`,
+    );
     const floorUs = median(floorWindows.map((w) => w.us));
     const streamerUs = median(streamerWindows.map((w) => w.us));
     const threadNames = [...new Set(streamerWindows.flatMap((w) => [...w.threads.keys()]))];
@@ -219,6 +242,7 @@ async function measure(serverUrl: string, runServer: Parameters<typeof createLiv
         mode,
         receiver: "streamer",
         mbps,
+        sent_mbps: sentMbps,
         datagrams_per_s: Math.round(median(streamerWindows.map((w) => w.rate))),
         cpu_us_per_datagram: round(streamerUs),
         lost_frames: streamerWindows.reduce((n, w) => n + w.lost, 0),
@@ -230,6 +254,7 @@ async function measure(serverUrl: string, runServer: Parameters<typeof createLiv
         mode,
         receiver: "floor",
         mbps,
+        sent_mbps: sentMbps,
         datagrams_per_s: Math.round(median(floorWindows.map((w) => w.rate))),
         cpu_us_per_datagram: round(floorUs),
         lost_frames: 0,
@@ -273,6 +298,7 @@ if (JSON_OUT) {
       mode: r.mode,
       receiver: r.receiver,
       "Mbit/s": r.mbps,
+      sent: r.sent_mbps,
       "datagrams/s": r.datagrams_per_s,
       "µs/datagram": r.cpu_us_per_datagram,
       "(stat)": r.stat_us_per_datagram,
