@@ -4,6 +4,7 @@
  *
  *   bun scripts/bench/ingest-process.ts [--modes encrypted,clear] [--mbps 15,50,150]
  *                                       [--seconds 5] [--warmup 3] [--repeat 3] [--json]
+ *                                       [--cpu-prof <dir>]   (then: bun scripts/bench/ingest/profile-summary.ts <dir>/CPU.*)
  *
  * Per mode × rate: an in-process sim host (Sunshine flavour; "encrypted" = video AES-GCM as
  * Sunshine sends it, "clear" = video in the clear; audio and control as the session negotiates)
@@ -48,6 +49,8 @@ const SECONDS = number("seconds", 5);
 const WARMUP = number("warmup", 3);
 const REPEAT = Math.round(number("repeat", 3));
 const JSON_OUT = args.includes("--json");
+/** Write Bun CPU profiles (.cpuprofile) of serve and every streamer process here (BUN_OPTIONS=--cpu-prof). */
+const CPU_PROF_DIR = raw("cpu-prof");
 const PIN = "4321";
 
 type Mode = "encrypted" | "clear";
@@ -272,7 +275,7 @@ async function measure(serverUrl: string, runServer: Parameters<typeof createLiv
 // ---- run ----------------------------------------------------------------------------------------
 const dir = mkdtempSync(join(tmpdir(), "mlstream-ingest-bench-"));
 const floorBinary = compileFloor(dir);
-const server = await startServer(dir);
+const server = await startServer(dir, CPU_PROF_DIR ? { BUN_OPTIONS: `--cpu-prof --cpu-prof-dir=${resolve(CPU_PROF_DIR)}` } : {});
 const rows: IngestRow[] = [];
 const loadBefore = readFileSync("/proc/loadavg", "latin1").trim();
 try {
