@@ -66,6 +66,8 @@ export interface IngestRow {
   stat_us_per_datagram: number;
   /** What the sim host actually sent (it falls short of `mbps` when this machine is busy). */
   sent_mbps: number;
+  /** The kernel's share (stime) of stat_us_per_datagram. */
+  sys_us_per_datagram: number;
   /** Streamer rows: cpu_us_per_datagram ÷ the floor's in the same windows. */
   ratio_to_floor?: number;
   /** The busiest threads' share of cpu_us_per_datagram, by thread name. */
@@ -78,6 +80,8 @@ const TICK_NS = 1e9 / 100; // USER_HZ
 interface CpuSample {
   ns: number;
   statNs: number;
+  /** Kernel part of statNs (stime). */
+  sysNs: number;
   byThread: Map<string, number>;
 }
 
@@ -97,7 +101,7 @@ function cpuOf(pid: number): CpuSample {
   const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const statNs = (Number(fields[11]) + Number(fields[12])) * TICK_NS; // utime, stime
-  return { ns, statNs, byThread };
+  return { ns, statNs, sysNs: Number(fields[12]) * TICK_NS, byThread };
 }
 
 // ---- the floor receiver -------------------------------------------------------------------------
@@ -193,8 +197,8 @@ async function measure(serverUrl: string, runServer: Parameters<typeof createLiv
         floor: { cpu: cpuOf(floor.pid), video: f.video, failures: f.failures },
       };
     };
-    const streamerWindows: { us: number; statUs: number; rate: number; lost: number; threads: Map<string, number> }[] = [];
-    const floorWindows: { us: number; statUs: number; rate: number; failures: number }[] = [];
+    const streamerWindows: { us: number; statUs: number; sysUs: number; rate: number; lost: number; threads: Map<string, number> }[] = [];
+    const floorWindows: { us: number; statUs: number; sysUs: number; rate: number; failures: number }[] = [];
     const sentBefore = { ...sim.media!.stats.video, sendErrors: sim.media!.stats.videoPort.sendErrors };
     const sentStart = performance.now();
     let before = await sample();
@@ -210,6 +214,7 @@ async function measure(serverUrl: string, runServer: Parameters<typeof createLiv
       streamerWindows.push({
         us: (after.streamer.cpu.ns - before.streamer.cpu.ns) / 1000 / Math.max(1, sv),
         statUs: (after.streamer.cpu.statNs - before.streamer.cpu.statNs) / 1000 / Math.max(1, sv),
+        sysUs: (after.streamer.cpu.sysNs - before.streamer.cpu.sysNs) / 1000 / Math.max(1, sv),
         rate: sv / seconds,
         lost: after.streamer.lost - before.streamer.lost,
         threads,
@@ -217,6 +222,7 @@ async function measure(serverUrl: string, runServer: Parameters<typeof createLiv
       floorWindows.push({
         us: (after.floor.cpu.ns - before.floor.cpu.ns) / 1000 / Math.max(1, fv),
         statUs: (after.floor.cpu.statNs - before.floor.cpu.statNs) / 1000 / Math.max(1, fv),
+        sysUs: (after.floor.cpu.sysNs - before.floor.cpu.sysNs) / 1000 / Math.max(1, fv),
         rate: fv / seconds,
         failures: after.floor.failures - before.floor.failures,
       });
@@ -250,6 +256,7 @@ async function measure(serverUrl: string, runServer: Parameters<typeof createLiv
         cpu_us_per_datagram: round(streamerUs),
         lost_frames: streamerWindows.reduce((n, w) => n + w.lost, 0),
         stat_us_per_datagram: round(median(streamerWindows.map((w) => w.statUs))),
+        sys_us_per_datagram: round(median(streamerWindows.map((w) => w.sysUs))),
         ratio_to_floor: round(streamerUs / floorUs),
         threads,
       },
@@ -262,6 +269,7 @@ async function measure(serverUrl: string, runServer: Parameters<typeof createLiv
         cpu_us_per_datagram: round(floorUs),
         lost_frames: 0,
         stat_us_per_datagram: round(median(floorWindows.map((w) => w.statUs))),
+        sys_us_per_datagram: round(median(floorWindows.map((w) => w.sysUs))),
         threads: {},
       },
     ];
@@ -305,6 +313,7 @@ if (JSON_OUT) {
       "datagrams/s": r.datagrams_per_s,
       "µs/datagram": r.cpu_us_per_datagram,
       "(stat)": r.stat_us_per_datagram,
+      "of which sys": r.sys_us_per_datagram,
       "× floor": r.ratio_to_floor ?? "",
       "lost frames": r.receiver === "floor" ? "" : r.lost_frames,
     })),

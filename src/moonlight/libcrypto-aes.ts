@@ -1,6 +1,7 @@
 /**
- * AES-128-GCM through the system's OpenSSL libcrypto (bun:ffi), one reused EVP_CIPHER_CTX per
- * direction, writing into caller-owned buffers: the media hot path's cipher (issue 22).
+ * AES-128-GCM (video) and AES-128-CBC decryption (audio) through the system's OpenSSL libcrypto
+ * (bun:ffi), one reused EVP_CIPHER_CTX each, writing into caller-owned buffers: the media hot
+ * path's ciphers (issue 22).
  *
  * Why: node:crypto has no way to reuse a GCM context or decrypt into a given buffer, so every
  * datagram paid for a decipher object, a plaintext Buffer and the garbage they leave (measured
@@ -26,6 +27,7 @@ function loadLibcrypto() {
     EVP_CIPHER_CTX_new: { args: [], returns: FFIType.ptr },
     EVP_CIPHER_CTX_free: { args: [FFIType.ptr], returns: FFIType.void },
     EVP_aes_128_gcm: { args: [], returns: FFIType.ptr },
+    EVP_aes_128_cbc: { args: [], returns: FFIType.ptr },
     EVP_CipherInit_ex: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
     EVP_CIPHER_CTX_ctrl: { args: [FFIType.ptr, FFIType.i32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
     EVP_CipherUpdate: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
@@ -131,6 +133,57 @@ export class AesGcm {
       return false;
     }
     return true;
+  }
+
+  close(): void {
+    if (!this.#ctx) return;
+    this.#lib.EVP_CIPHER_CTX_free(this.#ctx);
+    this.#ctx = null;
+  }
+}
+
+/**
+ * AES-128-CBC decryption with PKCS#7 padding removed (GameStream audio, §6.3), key fixed at
+ * creation, IV per call. Not thread-safe; close() is idempotent and later calls fail closed.
+ */
+export class AesCbcDecryptor {
+  readonly #lib: Libcrypto;
+  #ctx: Pointer | null;
+  readonly #outLength = new Int32Array(1);
+
+  private constructor(lib: Libcrypto, ctx: Pointer) {
+    this.#lib = lib;
+    this.#ctx = ctx;
+  }
+
+  /** A context keyed with `key` (16 bytes), or null when libcrypto is not usable here. */
+  static create(key: Uint8Array): AesCbcDecryptor | null {
+    if (key.length !== 16) throw new AesKeyError("AES-128 needs a 16-byte key");
+    const lib = library();
+    if (!lib) return null;
+    const ctx = lib.EVP_CIPHER_CTX_new() as Pointer | null;
+    if (!ctx) return null;
+    if (!lib.EVP_CipherInit_ex(ctx, lib.EVP_aes_128_cbc(), null, key, null, 0)) {
+      lib.EVP_CIPHER_CTX_free(ctx);
+      return null;
+    }
+    return new AesCbcDecryptor(lib, ctx);
+  }
+
+  /**
+   * Decrypts `length` bytes (a multiple of 16) of `input` at `inputOffset` into `output` at 0 with
+   * `iv` (16 bytes). Returns the plaintext length, or -1 on bad padding or bounds.
+   */
+  decrypt(iv: Uint8Array, input: Uint8Array, inputOffset: number, length: number, output: Uint8Array): number {
+    const ctx = this.#ctx;
+    if (!ctx || length <= 0 || length % 16 !== 0 || inputOffset + length > input.length || length > output.length) return -1;
+    const lib = this.#lib;
+    const out = ptr(output);
+    if (lib.EVP_CipherInit_ex(ctx, null, null, null, iv, -1) !== 1) return -1;
+    if (lib.EVP_CipherUpdate(ctx, out, this.#outLength, (ptr(input) + inputOffset) as Pointer, length) !== 1) return -1;
+    const written = this.#outLength[0]!;
+    if (lib.EVP_CipherFinal_ex(ctx, (out + written) as Pointer, this.#outLength) !== 1) return -1;
+    return written + this.#outLength[0]!;
   }
 
   close(): void {

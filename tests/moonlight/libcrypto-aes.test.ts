@@ -5,6 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { createCipheriv, createDecipheriv } from "node:crypto";
 import { AesGcm, AesKeyError, libcryptoAvailable } from "../../src/moonlight/libcrypto-aes.ts";
+import { AudioCipher } from "../../src/moonlight/audio/audio-packet.ts";
 import { VIDEO_ENCRYPTION_PREFIX_SIZE, VideoCipher } from "../../src/moonlight/video/video-crypto.ts";
 
 const key = Uint8Array.from({ length: 16 }, (_, i) => i * 7 + 3);
@@ -91,5 +92,27 @@ describe("VideoCipher: ffi and node:crypto back ends agree", () => {
     fast.close();
     fast.close();
     expect(fast.decryptInto(a, out)).toBe(1376);
+  });
+});
+
+describe("AudioCipher: ffi and node:crypto back ends agree", () => {
+  test("every Opus length 1…100 round-trips (PKCS#7 removed), bad padding and partial blocks give null", () => {
+    const fast = new AudioCipher(key, -7);
+    const node = new AudioCipher(key, -7, { libcrypto: false });
+    for (let length = 1; length <= 100; length++) {
+      const opus = Uint8Array.from({ length }, (_, i) => (i * 17 + length) & 0xff);
+      const sealed = node.encrypt(length, opus);
+      expect(Buffer.from(fast.decrypt(length, sealed)!).equals(Buffer.from(opus))).toBe(true);
+      expect(Buffer.from(node.decrypt(length, sealed)!).equals(Buffer.from(opus))).toBe(true);
+    }
+    const sealed = node.encrypt(5, new Uint8Array(30));
+    // Another sequence number is another IV: the padding no longer checks out (or the bytes differ).
+    const wrongIv = fast.decrypt(6, sealed);
+    expect(wrongIv === null || !Buffer.from(wrongIv).equals(Buffer.alloc(30))).toBe(true);
+    expect(fast.decrypt(5, sealed.subarray(0, 17))).toBeNull();
+    expect(fast.decrypt(5, new Uint8Array(0))).toBeNull();
+    fast.close();
+    fast.close();
+    expect(Buffer.from(fast.decrypt(5, sealed)!).equals(Buffer.alloc(30))).toBe(true);
   });
 });
