@@ -707,13 +707,13 @@ export class VideoDepacketizer {
     for (let s = 0; s < segmentCount; s++) {
       const a = segments[2 * s]!;
       const b = segments[2 * s + 1]!;
-      data.set(first.subarray(a, b), offset);
+      copyBytes.call(first, data, offset, a, b);
       offset += b - a;
     }
     for (let i = 1; i < count; i++) {
       const p = parts[i]!;
       const end = i === count - 1 ? lastEnd : p.length;
-      data.set(p.subarray(VIDEO_HEADER_SIZE, end), offset);
+      copyBytes.call(p, data, offset, VIDEO_HEADER_SIZE, end);
       offset += end - VIDEO_HEADER_SIZE;
     }
 
@@ -740,3 +740,5 @@ export class VideoDepacketizer {
 }
 
 const EMPTY = new Uint8Array(0);
+/** Buffer's copy works on any Uint8Array and needs no subarray view per part (a third of `set`'s cost). */
+const copyBytes = Buffer.prototype.copy as (this: Uint8Array, target: Uint8Array, targetStart: number, sourceStart: number, sourceEnd: number) => number;
