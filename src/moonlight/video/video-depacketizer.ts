@@ -37,7 +37,7 @@
  * undecryptable datagrams are counted and dropped; nothing is thrown from `push`.
  *
  * Ownership: a pushed datagram must not be modified until its frame has been emitted or dropped
- * (node:dgram hands out a fresh buffer per message, so a socket can push what it receives).
+ * (Bun.udpSocket hands out a fresh buffer per datagram, so a socket can push what it receives).
  */
 import { logger } from "../../core/log.ts";
 import { type VideoCodec, findStartCode, isAccessUnitDelimiter, isKeyFrameStart, isPictureParameterSet, isRandomAccessSlice, isSei, nalTypeAt, nextNal, startCodeLength } from "./nal.ts";
