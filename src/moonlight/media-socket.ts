@@ -38,7 +38,7 @@ export class MediaSocket {
   readonly #options: MediaSocketOptions;
   readonly #ping: Uint8Array;
   #pingSequence = 0;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: ReturnType<typeof setInterval> | ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   /** Datagrams dropped because they came from elsewhere. */
   foreignDatagrams = 0;
@@ -85,10 +85,19 @@ export class MediaSocket {
   }
 
   /** Sends the first ping now and then every 500 ms until closed. */
+  /**
+   * Sends the first ping on the next turn of the event loop, then every 500 ms until closed. The
+   * first ping starts the host's video: going out a turn later (as node:dgram's send did) lets the
+   * control stream's Start A (an IDR request, flushed in a microtask) reach the host first, so
+   * that the host's first frame answers it instead of a second IDR right after.
+   */
   startPings(): void {
     if (this.#timer || this.#closed) return;
-    this.#sendPing();
-    this.#timer = setInterval(() => this.#sendPing(), PING_INTERVAL_MS);
+    this.#timer = setTimeout(() => {
+      if (this.#closed) return;
+      this.#sendPing();
+      this.#timer = setInterval(() => this.#sendPing(), PING_INTERVAL_MS);
+    }, 0);
   }
 
   #sendPing(): void {
@@ -103,7 +112,7 @@ export class MediaSocket {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#timer) clearInterval(this.#timer);
+    if (this.#timer) clearTimeout(this.#timer); // clears an interval too
     this.#socket.close();
   }
 }
