@@ -22,8 +22,9 @@ COPY scripts ./scripts
 RUN node_modules/.bin/bun scripts/build.ts --outfile /out/mlstream
 
 FROM ${DEBIAN_IMAGE}
+# libssl3: the media ciphers use the system libcrypto through bun:ffi (src/moonlight/libcrypto-aes.ts).
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates curl \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates curl libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin mlstream \
  && mkdir -p /data /app/server \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Debian packages the tests start themselves (`npm run setup-test-deps`; CI runs it too):
 # ffmpeg decodes our output, chromium runs the browser tests, nginx is their reverse proxy,
-# coturn their TURN relay, janus the SFU viewers can take their media from, nftables the bad-link test's packet loss (no sch_netem here).
+# coturn their TURN relay, janus the SFU viewers can take their media from, nftables the bad-link
+# test's packet loss (no sch_netem here); libssl-dev for the ingest bench's C floor receiver.
 # Installs only what is missing; needs root (or sudo) for apt-get.
 set -euo pipefail
 
@@ -12,6 +13,8 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 [ -x /usr/bin/turnserver ] || need+=(coturn)
 [ -x /usr/bin/janus ] || need+=(janus)
 command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
+# the ingest bench compiles its floor receiver against OpenSSL's libcrypto
+[ -e /usr/include/openssl/evp.h ] || need+=(libssl-dev)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""

@@ -307,7 +307,8 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
       this.#video = new VideoDepacketizer(
         {
           codec,
-          packetSize,
+          // What the host cuts shards to (smaller than asked with encryption or when remote).
+          packetSize: rtsp.videoPacketSize,
           ...((rtsp.encryptionEnabled & 0x02) !== 0 ? { cipher: new VideoCipher(this.#keys.rikey) } : {}),
           referenceFrameInvalidation: (settings.referenceFrameInvalidation ?? false) && rtsp.describe.refPicInvalidation,
         },

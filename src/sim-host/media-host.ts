@@ -22,7 +22,7 @@ import { SimRtspServer, type SimRtspStats } from "./rtsp-server.ts";
 import type { SimHostState, SimLaunchSession } from "./session.ts";
 import { describedSurroundParams, parseStreamConfig } from "./stream-config.ts";
 import { SimStreamSession, type StreamEndReason } from "./stream-session.ts";
-import { SimUdpPort, type SimPing, type SimUdpPortStats } from "./udp-port.ts";
+import { SimUdpPort, type SimPing, type SimUdpPortStats, type UdpEndpoint } from "./udp-port.ts";
 import { createVideoStats, type SimVideoStats } from "./video-sender.ts";
 
 const log = logger("sim-media");
@@ -68,6 +68,8 @@ export interface SimMediaOptions {
   fecPercentage?: number;
   /** Video encryption: "never" (default, Sunshine on a LAN), "supported", or "required". */
   videoEncryption?: "never" | "supported" | "required";
+  /** Pad the loop's access units with filler NAL units to this many kbit/s (send-rate benches); 0/absent = as recorded. */
+  videoPadKbps?: number;
   /** Stream a live ffmpeg testsrc2 pattern (H.264) instead of the loop, when ffmpeg is there. */
   livePattern?: boolean;
   ffmpegPath?: string;
@@ -188,6 +190,12 @@ export class SimMediaHost extends EventEmitter<SimMediaHostEvents> {
     return { rtsp: this.#rtsp.port, video: this.#videoPort.port, audio: this.#audioPort.port, control: this.#control.port };
   }
 
+  /** Also sends every video / audio datagram to these endpoints (undefined = stop): the ingest bench's floor receiver. */
+  mirrorMedia(video: UdpEndpoint | undefined, audio: UdpEndpoint | undefined): void {
+    this.#videoPort.mirror = video;
+    this.#audioPort.mirror = audio;
+  }
+
   /** The current stream (after ANNOUNCE, until it ends). */
   get stream(): SimStreamSession | undefined {
     return this.#stream;
@@ -296,6 +304,7 @@ export class SimMediaHost extends EventEmitter<SimMediaHostEvents> {
       ...(this.#options.livePattern ? { livePattern: true } : {}),
       ...(this.#options.ffmpegPath ? { ffmpegPath: this.#options.ffmpegPath } : {}),
       ...(this.#options.keyframes ? { keyframes: this.#options.keyframes } : {}),
+      ...(this.#options.videoPadKbps ? { padToKbps: this.#options.videoPadKbps } : {}),
       ...(this.#options.ignoreIdrRequest ? { ignoreIdrRequest: this.#options.ignoreIdrRequest } : {}),
     });
     const sunshine = (this.#options.flavor ?? "sunshine") === "sunshine";

@@ -27,6 +27,7 @@ import { HEVC_NAL, isIdrAccessUnit, isSei, splitNalUnits, type VideoCodec } from
 import { isAv1KeyTemporalUnit, splitTemporalUnits } from "../moonlight/video/av1-obu.ts";
 import { AccessUnitSplitter, splitAccessUnits } from "./access-unit-splitter.ts";
 import { checkStreamCounts, opusMultistreamPacket, type OpusStreamCounts } from "./opus-multistream.ts";
+import { padLoopToBitrate } from "./filler-padding.ts";
 import { Pacer } from "./pacer.ts";
 // Imported as files so that `bun build --compile` embeds them: the sim host (and the demo) must
 // work from the binary alone.
@@ -298,6 +299,8 @@ export interface LoopVideoSourceOptions {
    * about 1 join in 5 waited for the client's retry): returns true for a request to ignore.
    */
   ignoreIdrRequest?: () => boolean;
+  /** Grow the access units with filler NAL units to about this many kbit/s (filler-padding.ts). */
+  padToKbps?: number;
 }
 
 export class LoopVideoSource extends EventEmitter<VideoSourceEvents> implements VideoSource {
@@ -315,9 +318,10 @@ export class LoopVideoSource extends EventEmitter<VideoSourceEvents> implements 
   constructor(options: LoopVideoSourceOptions) {
     super();
     this.codec = options.codec;
-    this.#loop = loadVideoLoop(options.codec, options.keyframes, options.tenBit);
+    const loop = loadVideoLoop(options.codec, options.keyframes, options.tenBit);
     this.#ignoreIdrRequest = options.ignoreIdrRequest;
     this.#fps = options.fps > 0 ? options.fps : 60;
+    this.#loop = options.padToKbps ? { ...loop, accessUnits: padLoopToBitrate(options.codec, loop.accessUnits, this.#fps, options.padToKbps) } : loop;
     this.#pacer = new Pacer({ intervalMs: 1000 / this.#fps, tick: (n) => this.#emitFrame(n) });
   }
 
@@ -534,6 +538,8 @@ export interface VideoSourceOptions {
   /** Which committed loop (default "periodic"). */
   keyframes?: LoopKeyframes;
   ignoreIdrRequest?: () => boolean;
+  /** Loop only: filler up to about this many kbit/s. */
+  padToKbps?: number;
 }
 
 /** The loop, or the live pattern when asked for, ffmpeg is usable and the codec is H.264. */
@@ -553,5 +559,6 @@ export function createVideoSource(options: VideoSourceOptions): VideoSource {
     fps: options.fps,
     ...(options.keyframes ? { keyframes: options.keyframes } : {}),
     ...(options.ignoreIdrRequest ? { ignoreIdrRequest: options.ignoreIdrRequest } : {}),
+    ...(options.padToKbps ? { padToKbps: options.padToKbps } : {}),
   });
 }

@@ -65,6 +65,8 @@ export class SimUdpPort extends EventEmitter<SimUdpPortEvents> {
   readonly stats: SimUdpPortStats = { datagramsReceived: 0, pings: 0, malformed: 0, datagramsSent: 0, bytesSent: 0, sendErrors: 0 };
   readonly #socket: dgram.Socket;
   #closing: Promise<void> | undefined;
+  /** A second receiver of everything sent (the ingest bench's floor receiver); not counted in stats. */
+  mirror: UdpEndpoint | undefined;
 
   private constructor(name: string, socket: dgram.Socket) {
     super();
@@ -104,6 +106,7 @@ export class SimUdpPort extends EventEmitter<SimUdpPortEvents> {
       this.#socket.send(datagram, to.port, to.address, (error) => {
         if (error) this.stats.sendErrors++;
       });
+      if (this.mirror) this.#socket.send(datagram, this.mirror.port, this.mirror.address);
     } catch {
       this.stats.sendErrors++;
     }

@@ -162,10 +162,12 @@ export class AudioDepacketizer {
     return this.#passThrough;
   }
 
+  /** Idempotent; also frees the cipher's libcrypto context (the depacketizer is its only user). */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     while (this.#blocks.length > 0) this.#releaseHead();
+    this.#cipher?.close();
   }
 
   push(datagram: Uint8Array, arrivalUs = -1): void {

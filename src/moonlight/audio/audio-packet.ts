@@ -17,6 +17,7 @@
  * u32be(rikeyid + sequence) ‖ 12 zero bytes.
  */
 import { createCipheriv, createDecipheriv } from "node:crypto";
+import { AesCbcDecryptor } from "../libcrypto-aes.ts";
 
 export const AUDIO_RTP_HEADER_SIZE = 12;
 export const AUDIO_FEC_HEADER_SIZE = 12;
@@ -125,11 +126,15 @@ export class AudioCipher {
   readonly #key: Uint8Array;
   readonly #keyId: number;
   readonly #iv = new Uint8Array(16);
+  readonly #useLibcrypto: boolean;
+  #decryptor: AesCbcDecryptor | null | undefined;
 
-  constructor(rikey: Uint8Array, rikeyid: number) {
+  /** `options.libcrypto` false: node:crypto only (otherwise the system libcrypto when it loads, see ../libcrypto-aes.ts). */
+  constructor(rikey: Uint8Array, rikeyid: number, options: { libcrypto?: boolean } = {}) {
     if (rikey.length !== 16) throw new AudioKeyError("audio encryption needs the 16-byte rikey");
     this.#key = Uint8Array.from(rikey);
     this.#keyId = rikeyid >>> 0;
+    this.#useLibcrypto = options.libcrypto ?? true;
   }
 
   encrypt(sequenceNumber: number, opus: Uint8Array): Uint8Array {
@@ -140,12 +145,25 @@ export class AudioCipher {
   /** Null when the ciphertext is not a whole number of blocks or the padding is invalid. */
   decrypt(sequenceNumber: number, ciphertext: Uint8Array): Uint8Array | null {
     if (ciphertext.length === 0 || ciphertext.length % 16 !== 0) return null;
+    if (this.#decryptor === undefined) this.#decryptor = this.#useLibcrypto ? AesCbcDecryptor.create(this.#key) : null;
+    if (this.#decryptor) {
+      // One buffer per packet: it is the Opus packet handed on (no decipher object, no concat).
+      const out = new Uint8Array(ciphertext.length);
+      const length = this.#decryptor.decrypt(audioIv(this.#keyId, sequenceNumber, this.#iv), ciphertext, 0, ciphertext.length, out);
+      return length < 0 ? null : out.subarray(0, length);
+    }
     try {
       const decipher = createDecipheriv("aes-128-cbc", this.#key, audioIv(this.#keyId, sequenceNumber, this.#iv));
       return concat(decipher.update(ciphertext), decipher.final());
     } catch {
       return null;
     }
+  }
+
+  /** Frees the libcrypto context (idempotent; decryption goes on through node:crypto). */
+  close(): void {
+    this.#decryptor?.close();
+    this.#decryptor = null;
   }
 }
 

@@ -21,6 +21,7 @@ import {
   VIDEO_FORMAT_MASK_AV1,
   VIDEO_FORMAT_MASK_H265,
   announceSdpFromSettings,
+  effectivePacketSize,
   type AnnounceSettings,
 } from "./announce-sdp.ts";
 import {
@@ -279,6 +280,8 @@ export interface RtspHandshakeResult {
   videoFormat: number;
   /** x-ss-general.encryptionEnabled we announced. */
   encryptionEnabled: number;
+  /** x-nv-video[0].packetSize we announced (−32 with video encryption, 1024/1184 when remote): the host's shard payload size. */
+  videoPacketSize: number;
   /** Control stream IV scheme implied by encryptionEnabled. */
   controlIvScheme: "v2" | "legacy";
   audioEncrypted: boolean;
@@ -443,6 +446,7 @@ export async function performRtspHandshake(options: RtspHandshakeOptions): Promi
     describe,
     videoFormat: announce.videoFormat,
     encryptionEnabled: announce.encryptionEnabled,
+    videoPacketSize: effectivePacketSize(announce),
     controlIvScheme: announce.encryptionEnabled & EncryptionFeature.controlV2 ? "v2" : "legacy",
     audioEncrypted: announce.encryptAudio || (announce.encryptionEnabled & EncryptionFeature.audio) !== 0,
     highQualitySurround: announce.highQualitySurround,

@@ -31,17 +31,18 @@
  *   numbering) the window is re-synchronised instead of dropping everything forever.
  *
  * Hot path: `push` parses into a reused header object, keeps a reference to each datagram (no
- * copy) until its frame completes, rebuilds missing shards into pooled buffers, and copies payload
- * bytes exactly once, into the frame buffer handed to `onFrame`. Malformed, stale, duplicate and
+ * copy) until its frame completes — or, when the host encrypts, opens it into a pooled shard
+ * buffer (no allocation per datagram) —, rebuilds missing shards into pooled buffers, and copies
+ * payload bytes exactly once, into the frame buffer handed to `onFrame`. Malformed, stale, duplicate and
  * undecryptable datagrams are counted and dropped; nothing is thrown from `push`.
  *
  * Ownership: a pushed datagram must not be modified until its frame has been emitted or dropped
- * (node:dgram hands out a fresh buffer per message, so a socket can push what it receives).
+ * (Bun.udpSocket hands out a fresh buffer per datagram, so a socket can push what it receives).
  */
 import { logger } from "../../core/log.ts";
 import { type VideoCodec, findStartCode, isAccessUnitDelimiter, isKeyFrameStart, isPictureParameterSet, isRandomAccessSlice, isSei, nalTypeAt, nextNal, startCodeLength } from "./nal.ts";
 import { ReedSolomon, RS_MAX_TOTAL_SHARDS } from "../fec/reed-solomon.ts";
-import type { VideoCipher } from "./video-crypto.ts";
+import { VIDEO_ENCRYPTION_PREFIX_SIZE, type VideoCipher } from "./video-crypto.ts";
 import {
   FLAG_CONTAINS_PIC_DATA,
   FLAG_EOF,
@@ -201,6 +202,8 @@ export class VideoDepacketizer {
   /** Pool of B-byte buffers for rebuilt shards; `#borrowed` are in use by the current frame. */
   readonly #pool: Uint8Array[] = [];
   readonly #borrowed: Uint8Array[] = [];
+  /** The buffer the next encrypted datagram is opened into (kept while datagrams are rejected). */
+  #spare: Uint8Array | undefined;
 
   // ---- depacketizer / reference state ----
   #lastPacketIndex = -1;
@@ -244,11 +247,13 @@ export class VideoDepacketizer {
     this.#needIdr(reason);
   }
 
+  /** Idempotent; also frees the cipher's libcrypto contexts (the depacketizer is its only user). */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#discardBlock();
     this.#discardFrame();
+    this.#cipher?.close();
   }
 
   /** Feeds one datagram as received from the host's video port. */
@@ -258,17 +263,31 @@ export class VideoDepacketizer {
     if (this.#closed) return;
 
     let packet = datagram;
+    // An encrypted datagram is opened into a pooled shard buffer, owned by the block once stored.
+    let decrypted: Uint8Array | undefined;
     if (this.#cipher) {
       if (this.#started && this.#cipher.isStale(datagram, this.#currentFrame)) {
         this.#reject();
         return;
       }
-      const plain = this.#cipher.decrypt(datagram);
-      if (!plain) {
-        stats.decryptFailures++;
-        return;
+      if (datagram.length - VIDEO_ENCRYPTION_PREFIX_SIZE <= this.#shardSize) {
+        decrypted = this.#spare ??= this.#pool.pop() ?? new Uint8Array(this.#shardSize);
+        const length = this.#cipher.decryptInto(datagram, decrypted);
+        if (length < 0) {
+          stats.decryptFailures++;
+          return;
+        }
+        // Shards are all shardSize long; a shorter one (never seen from a host) gets a view.
+        packet = length === decrypted.length ? decrypted : decrypted.subarray(0, length);
+      } else {
+        // Too big for a shard: decrypted only to keep the counters as they were (then malformed).
+        const plain = this.#cipher.decrypt(datagram);
+        if (!plain) {
+          stats.decryptFailures++;
+          return;
+        }
+        packet = plain;
       }
-      packet = plain;
     }
 
     const h = this.#h;
@@ -320,6 +339,10 @@ export class VideoDepacketizer {
     }
     this.#consecutiveRejects = 0;
     shards[index] = packet;
+    if (decrypted) {
+      this.#borrowed.push(decrypted);
+      this.#spare = undefined;
+    }
     if (index < this.#blockData) {
       this.#receivedData++;
       stats.dataPackets++;
@@ -684,13 +707,13 @@ export class VideoDepacketizer {
     for (let s = 0; s < segmentCount; s++) {
       const a = segments[2 * s]!;
       const b = segments[2 * s + 1]!;
-      data.set(first.subarray(a, b), offset);
+      copyBytes.call(first, data, offset, a, b);
       offset += b - a;
     }
     for (let i = 1; i < count; i++) {
       const p = parts[i]!;
       const end = i === count - 1 ? lastEnd : p.length;
-      data.set(p.subarray(VIDEO_HEADER_SIZE, end), offset);
+      copyBytes.call(p, data, offset, VIDEO_HEADER_SIZE, end);
       offset += end - VIDEO_HEADER_SIZE;
     }
 
@@ -717,3 +740,5 @@ export class VideoDepacketizer {
 }
 
 const EMPTY = new Uint8Array(0);
+/** Buffer's copy works on any Uint8Array and needs no subarray view per part (a third of `set`'s cost). */
+const copyBytes = Buffer.prototype.copy as (this: Uint8Array, target: Uint8Array, targetStart: number, sourceStart: number, sourceEnd: number) => number;
