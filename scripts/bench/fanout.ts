@@ -4,8 +4,16 @@
  *
  *   bun scripts/bench/fanout.ts [--viewers 1,10,20,40,60,80] [--baseline-viewers <list>]
  *                               [--seconds 5] [--warmup 1] [--joiners 3] [--receiver-procs 1]
- *                               [--pli-on-loss 1] [--late queue|skip] [--modes fanout,baseline]
+ *                               [--pli-on-loss 1] [--late queue|skip] [--modes floor,fanout,baseline]
+ *                               [--floor-srtp cm|gcm] [--json]
  *
+ *   floor      what C pays (fanout/floor.c, compiled with `cc` against Debian's libsrtp2-dev): the
+ *              same shared RTP packets, per viewer copied, sequence-patched, srtp_protect'ed
+ *              (AES_CM_128_HMAC_SHA1_80 by default; `--floor-srtp gcm`: AEAD_AES_128_GCM, the
+ *              suite libdatachannel negotiates between two of its peers) and sendto'd on the
+ *              viewer's own UDP socket, one FFI call per frame; the same receiver processes
+ *              decrypt them in a poll thread (as libjuice does) and run the same depacketizer.
+ *              No ICE, DTLS, RTCP: the price of the packets alone.
  *   fanout     MediaFanout + WebRtcViewer: each frame packetized once (VideoRtpPacketizer), the
  *              same RTP packets written to every viewer's track (sequence number patched)
  *   baseline   one node-datachannel H264RtpPacketizer (+ RtcpSrReporter + RtcpNackResponder) per
@@ -30,17 +38,19 @@
  * in → last packet handed to the last viewer). Then `--joiners` extra viewers join one after the
  * other while the stream runs: time from their peer connection's "connected" (and from the offer)
  * to their first complete keyframe. FANOUT_DEBUG=1 prints each joiner's milestones to stderr.
+ * `--json` prints one JSON object per mode × N on stdout instead of the table (progress on stderr).
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { VideoRtpPacketizer } from "../../src/peer/rtp-packetizer.ts";
 import type { ServerSignal, StreamInfo, ViewerSignal } from "../../src/peer/signaling.ts";
-import { VIDEO_PAYLOAD_TYPE, WebRtcViewer } from "../../src/peer/webrtc-viewer.ts";
+import { PLAYOUT_DELAY_EXTENSION_ID, VIDEO_PAYLOAD_TYPE, WebRtcViewer } from "../../src/peer/webrtc-viewer.ts";
 import { KeyframeRequester } from "../../src/streamer/keyframe-requester.ts";
 import { LatencyHistogram } from "../../src/streamer/latency-histogram.ts";
 import { JanusEgress } from "../../src/streamer/janus-egress.ts";
 import { MediaFanout } from "../../src/streamer/media-fanout.ts";
 import { startJanus, type RunningJanus } from "../../tests/support/janus.ts";
 import { BaselineViewer } from "./fanout/baseline-viewer.ts";
+import { FloorSender, SRTP_KEY_BYTES, type SrtpSuite } from "./fanout/floor.ts";
 import { SyntheticStream } from "./fanout/frames.ts";
 import { epochMs } from "./fanout/protocol.ts";
 import { killAllReceivers, ReceiverPool } from "./fanout/receiver-pool.ts";
@@ -73,7 +83,10 @@ const RECEIVER_PROCS = Math.max(1, Math.round(number("receiver-procs", 1)));
 const PLI_ON_LOSS = number("pli-on-loss", 1) !== 0;
 const LATE = (raw("late") ?? "queue") as "queue" | "skip";
 if (LATE !== "queue" && LATE !== "skip") throw new Error("--late is queue or skip");
-const MODES = (raw("modes") ?? "fanout,baseline").split(",") as Mode["name"][];
+const MODES = (raw("modes") ?? "floor,fanout,baseline").split(",") as Mode["name"][];
+const FLOOR_SRTP = (raw("floor-srtp") ?? "cm") as SrtpSuite;
+if (FLOOR_SRTP !== "cm" && FLOOR_SRTP !== "gcm") throw new Error("--floor-srtp is cm or gcm");
+const JSON_OUTPUT = args.includes("--json");
 
 const FPS = 60;
 const FRAME_MS = 1000 / FPS;
@@ -103,10 +116,10 @@ interface Viewer {
 }
 
 interface Mode {
-  readonly name: "fanout" | "baseline" | "janus";
+  readonly name: "floor" | "fanout" | "baseline" | "janus";
   readonly latency: LatencyHistogram;
-  /** Creates and starts a viewer; `onKeyframeRequest` is called on its requests. */
-  add(id: string, signal: (m: ServerSignal) => void, onKeyframeRequest: () => void): Viewer;
+  /** Creates and starts a viewer (played by `pool`); `onKeyframeRequest` is called on its requests. */
+  add(id: string, signal: (m: ServerSignal) => void, onKeyframeRequest: (reason?: string) => void, pool: ReceiverPool): Viewer;
   remove(id: string): void;
   /** Writes frame `index` to every viewer. */
   write(frame: Uint8Array, index: number, keyframe: boolean): void;
@@ -153,6 +166,72 @@ function fanoutMode(): Mode {
       for (const v of viewers.values()) n += v.stats.videoPacketsSent;
       return n;
     },
+  };
+}
+
+/** The floor: floor.c sends each frame's shared packets to every viewer socket in one call. */
+function floorMode(): Mode {
+  const sender = new FloorSender(FLOOR_SRTP);
+  const packetizer = new VideoRtpPacketizer("h264", { payloadType: VIDEO_PAYLOAD_TYPE.h264, ssrc: SSRC.video, playoutDelayExtensionId: PLAYOUT_DELAY_EXTENSION_ID });
+  const latency = new LatencyHistogram();
+  interface FloorViewer extends Viewer {
+    slot: number | undefined;
+    waitingForKeyframe: boolean;
+  }
+  const viewers = new Map<string, FloorViewer>();
+  const waiting: number[] = [];
+  const receiving: number[] = [];
+  let packets = 0;
+  return {
+    name: "floor",
+    latency,
+    add(id, _signal, onKeyframeRequest, pool) {
+      const key = crypto.getRandomValues(new Uint8Array(SRTP_KEY_BYTES[FLOOR_SRTP]));
+      const viewer: FloorViewer = {
+        slot: undefined,
+        waitingForKeyframe: true,
+        get state() {
+          return viewer.slot === undefined ? "connecting" : "connected";
+        },
+        handleSignal: (m) => {
+          if (m.type === "keyframe") onKeyframeRequest("pli");
+        },
+        close: () => {
+          if (viewer.slot !== undefined) sender.close(viewer.slot);
+          viewer.slot = undefined;
+        },
+      };
+      viewers.set(id, viewer);
+      void pool.openFloor(id, key, FLOOR_SRTP).then((port) => {
+        if (viewers.get(id) !== viewer) return;
+        viewer.slot = sender.open(key, port);
+        onKeyframeRequest("track-open");
+      });
+      return viewer;
+    },
+    remove(id) {
+      viewers.get(id)?.close();
+      viewers.delete(id);
+    },
+    write(frame, index, keyframe) {
+      if (viewers.size === 0) return;
+      const started = performance.now();
+      const rtp = packetizer.packetize(frame, (index * RTP_TICKS_PER_FRAME) >>> 0, keyframe);
+      waiting.length = 0;
+      receiving.length = 0;
+      for (const v of viewers.values()) {
+        if (v.slot === undefined) continue;
+        if (!v.waitingForKeyframe) receiving.push(v.slot);
+        else if (keyframe) {
+          waiting.push(v.slot);
+          v.waitingForKeyframe = false;
+        }
+      }
+      // As MediaFanout: viewers waiting for this keyframe get it first.
+      packets += sender.send(waiting, rtp.packets) + sender.send(receiving, rtp.packets);
+      latency.record(performance.now() - started);
+    },
+    packetsSent: () => packets,
   };
 }
 
@@ -384,7 +463,8 @@ async function until(what: () => boolean, timeoutMs: number): Promise<boolean> {
 }
 
 async function run(modeName: Mode["name"], n: number): Promise<Result> {
-  const mode = modeName === "fanout" ? fanoutMode() : modeName === "janus" ? await janusMode() : baselineMode((f) => packetCounts.get(f)!);
+  const mode =
+    modeName === "fanout" ? fanoutMode() : modeName === "floor" ? floorMode() : modeName === "janus" ? await janusMode() : baselineMode((f) => packetCounts.get(f)!);
   const pool = new ReceiverPool(RECEIVER_PROCS, { pliOnLoss: PLI_ON_LOSS, ...(mode.receiverBindAddress ? { bindAddress: mode.receiverBindAddress } : {}) });
   await pool.ready();
   const viewers = new Map<string, Viewer>();
@@ -414,11 +494,16 @@ async function run(modeName: Mode["name"], n: number): Promise<Result> {
   const addViewer = (id: string, onRequest?: (reason: string) => void) => {
     let viewer!: Viewer;
     const signal = pool.attach(id, (m) => viewer.handleSignal(m));
-    viewer = mode.add(id, signal, (reason?: unknown) => {
-      if (reason === "pli") plis++;
-      onRequest?.(String(reason));
-      keyframes.request();
-    });
+    viewer = mode.add(
+      id,
+      signal,
+      (reason?: unknown) => {
+        if (reason === "pli") plis++;
+        onRequest?.(String(reason));
+        keyframes.request();
+      },
+      pool,
+    );
     viewers.set(id, viewer);
     return viewer;
   };
@@ -537,13 +622,14 @@ process.on("SIGTERM", onSignal);
 
 const plan: [Mode["name"], number][] = [];
 for (const n of [...new Set([...VIEWERS, ...BASELINE_VIEWERS])].sort((a, b) => a - b)) {
+  if (MODES.includes("floor") && VIEWERS.includes(n)) plan.push(["floor", n]);
   if (MODES.includes("fanout") && VIEWERS.includes(n)) plan.push(["fanout", n]);
   if (MODES.includes("baseline") && BASELINE_VIEWERS.includes(n)) plan.push(["baseline", n]);
   if (MODES.includes("janus") && VIEWERS.includes(n)) plan.push(["janus", n]);
 }
 
 const pMean = stream.pFrameMeanBytes;
-console.log(
+(JSON_OUTPUT ? console.error : console.log)(
   `stream: H.264 1080p60-shaped, ${(BITRATE / 1e6).toFixed(0)} Mbps, P ≈ ${(pMean / 1000).toFixed(1)} kB ±30 % ` +
     `(${packetCounts.get(stream.pFrames[0]!)} RTP packets for the first), IDR 200–300 kB every 2 s or on request; ` +
     `${SECONDS} s measured per row after ${WARMUP} s warm-up; ${RECEIVER_PROCS} receiver process(es); ` +
@@ -556,12 +642,30 @@ try {
   for (const [modeName, n] of plan) {
     const r = await run(modeName, n);
     results.push(r);
-    console.error(`  ${modeName} N=${n}: ${r.fps.toFixed(1)} fps, lost ${r.lostTotal}, sender CPU ${r.senderCpu.toFixed(0)} %, p99 ${r.p99.toFixed(2)} ms`);
+    console.error(
+      `  ${modeName} N=${n}: ${r.fps.toFixed(1)} fps, lost ${r.lostTotal}, sender CPU ${r.senderCpu.toFixed(0)} %, ${r.usPerPacket.toFixed(2)} µs/pkt/viewer, p99 ${r.p99.toFixed(2)} ms (loadavg ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")})`,
+    );
+    if (JSON_OUTPUT) {
+      const round = (x: number, d: number) => (Number.isFinite(x) ? Number(x.toFixed(d)) : null);
+      console.log(
+        JSON.stringify({
+          mode: r.mode,
+          viewers: r.viewers,
+          fps: round(r.fps, 2),
+          lost_frames: r.lostTotal,
+          sender_us_per_packet_per_viewer: round(r.usPerPacket, 3),
+          p50_ms: round(r.p50, 3),
+          p99_ms: round(r.p99, 3),
+        }),
+      );
+    }
     await sleep(300);
   }
 } finally {
   killAllReceivers();
 }
+
+if (JSON_OUTPUT) process.exit(0);
 
 const median = (xs: number[]) => {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
@@ -570,7 +674,7 @@ const median = (xs: number[]) => {
 const fixed = (x: number, d: number) => (Number.isFinite(x) ? Number(x.toFixed(d)) : "-");
 console.table(
   results.map((r) => ({
-    mode: r.mode === "baseline" ? "baseline (packetizer/viewer)" : r.mode === "janus" ? "janus (publish once, SFU)" : "fanout (packetize once)",
+    mode: { baseline: "baseline (packetizer/viewer)", janus: "janus (publish once, SFU)", fanout: "fanout (packetize once)", floor: `floor (C: sendto + SRTP ${FLOOR_SRTP})` }[r.mode],
     N: r.connected === r.viewers ? r.viewers : `${r.viewers} (${r.connected} up)`,
     fps: fixed(r.fps, 1),
     skipped: r.skipped,
@@ -618,6 +722,15 @@ for (const name of MODES) {
     `held 60 fps with 0 lost at N = ${held.length ? held.join(", ") : "none"}`,
   ];
   console.log(`verdict ${name}: ${parts.join("; ")}`);
+}
+// The fan-out against the floor measured in the same run (issue 17: ≤ 1.5× at N = 40; at N = 60 the same fps).
+for (const n of VIEWERS) {
+  const floor = results.find((r) => r.mode === "floor" && r.viewers === n);
+  const fanout = results.find((r) => r.mode === "fanout" && r.viewers === n);
+  if (!floor || !fanout || floor.usPerPacket <= 0) continue;
+  const ratio = fanout.usPerPacket / floor.usPerPacket;
+  const verdict = n === 40 ? (ratio <= 1.5 ? " PASS" : " FAIL") : n === 60 ? (fanout.fps >= floor.fps - 0.5 ? " fps PASS" : " fps FAIL") : "";
+  console.log(`fanout / floor at N=${n}: ${ratio.toFixed(2)}× µs/pkt/viewer (${fanout.usPerPacket.toFixed(2)} / ${floor.usPerPacket.toFixed(2)}), fps ${fanout.fps.toFixed(1)} / ${floor.fps.toFixed(1)}${verdict}`);
 }
 console.log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
 process.exit(0);
