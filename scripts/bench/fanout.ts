@@ -5,15 +5,18 @@
  *   bun scripts/bench/fanout.ts [--viewers 1,10,20,40,60,80] [--baseline-viewers <list>]
  *                               [--seconds 5] [--warmup 1] [--joiners 3] [--receiver-procs 1]
  *                               [--pli-on-loss 1] [--late queue|skip] [--modes floor,fanout,baseline]
- *                               [--floor-srtp cm|gcm] [--json]
+ *                               [--json]
  *
- *   floor      what C pays (fanout/floor.c, compiled with `cc` against Debian's libsrtp2-dev): the
- *              same shared RTP packets, per viewer copied, sequence-patched, srtp_protect'ed
- *              (AES_CM_128_HMAC_SHA1_80 by default; `--floor-srtp gcm`: AEAD_AES_128_GCM, the
- *              suite libdatachannel negotiates between two of its peers) and sendto'd on the
- *              viewer's own UDP socket, one FFI call per frame; the same receiver processes
- *              decrypt them in a poll thread (as libjuice does) and run the same depacketizer.
- *              No ICE, DTLS, RTCP: the price of the packets alone.
+ *   floor      what C pays (fanout/floor.c, compiled with `cc`; needs libssl-dev, libsrtp2-dev): the
+ *              same shared RTP packets, per viewer copied, sequence-patched, SRTP-protected with
+ *              AES_CM_128_HMAC_SHA1_80 and sendto'd on the viewer's own UDP socket, one FFI call
+ *              per frame; the same receiver processes decrypt them in a poll thread (as libjuice
+ *              does) and run the same depacketizer. No ICE, DTLS, RTCP: the price of the packets.
+ *   floor-gcm  the floor with AEAD_AES_128_GCM, the suite libdatachannel negotiates with its peers
+ *              (the like-for-like floor for `fanout`; the profile shows OpenSSL's AES-GCM in it).
+ *   floor-gso  floor-gcm sending each viewer's packets of a frame in UDP GSO runs (one sendmsg per
+ *              run of equal-sized packets): what a batch-send API in libdatachannel/libjuice would
+ *              allow, beyond what one sendto per packet can reach.
  *   fanout     MediaFanout + WebRtcViewer: each frame packetized once (VideoRtpPacketizer), the
  *              same RTP packets written to every viewer's track (sequence number patched)
  *   baseline   one node-datachannel H264RtpPacketizer (+ RtcpSrReporter + RtcpNackResponder) per
@@ -84,8 +87,6 @@ const PLI_ON_LOSS = number("pli-on-loss", 1) !== 0;
 const LATE = (raw("late") ?? "queue") as "queue" | "skip";
 if (LATE !== "queue" && LATE !== "skip") throw new Error("--late is queue or skip");
 const MODES = (raw("modes") ?? "floor,fanout,baseline").split(",") as Mode["name"][];
-const FLOOR_SRTP = (raw("floor-srtp") ?? "cm") as SrtpSuite;
-if (FLOOR_SRTP !== "cm" && FLOOR_SRTP !== "gcm") throw new Error("--floor-srtp is cm or gcm");
 const JSON_OUTPUT = args.includes("--json");
 
 const FPS = 60;
@@ -116,7 +117,7 @@ interface Viewer {
 }
 
 interface Mode {
-  readonly name: "floor" | "fanout" | "baseline" | "janus";
+  readonly name: "floor" | "floor-gcm" | "floor-gso" | "fanout" | "baseline" | "janus";
   readonly latency: LatencyHistogram;
   /** Creates and starts a viewer (played by `pool`); `onKeyframeRequest` is called on its requests. */
   add(id: string, signal: (m: ServerSignal) => void, onKeyframeRequest: (reason?: string) => void, pool: ReceiverPool): Viewer;
@@ -170,8 +171,8 @@ function fanoutMode(): Mode {
 }
 
 /** The floor: floor.c sends each frame's shared packets to every viewer socket in one call. */
-function floorMode(): Mode {
-  const sender = new FloorSender(FLOOR_SRTP);
+function floorMode(suite: SrtpSuite, gso = false): Mode {
+  const sender = new FloorSender(suite, { gso });
   const packetizer = new VideoRtpPacketizer("h264", { payloadType: VIDEO_PAYLOAD_TYPE.h264, ssrc: SSRC.video, playoutDelayExtensionId: PLAYOUT_DELAY_EXTENSION_ID });
   const latency = new LatencyHistogram();
   interface FloorViewer extends Viewer {
@@ -183,10 +184,10 @@ function floorMode(): Mode {
   const receiving: number[] = [];
   let packets = 0;
   return {
-    name: "floor",
+    name: gso ? "floor-gso" : suite === "gcm" ? "floor-gcm" : "floor",
     latency,
     add(id, _signal, onKeyframeRequest, pool) {
-      const key = crypto.getRandomValues(new Uint8Array(SRTP_KEY_BYTES[FLOOR_SRTP]));
+      const key = crypto.getRandomValues(new Uint8Array(SRTP_KEY_BYTES[suite]));
       const viewer: FloorViewer = {
         slot: undefined,
         waitingForKeyframe: true,
@@ -202,7 +203,7 @@ function floorMode(): Mode {
         },
       };
       viewers.set(id, viewer);
-      void pool.openFloor(id, key, FLOOR_SRTP).then((port) => {
+      void pool.openFloor(id, key, suite).then((port) => {
         if (viewers.get(id) !== viewer) return;
         viewer.slot = sender.open(key, port);
         onKeyframeRequest("track-open");
@@ -464,7 +465,7 @@ async function until(what: () => boolean, timeoutMs: number): Promise<boolean> {
 
 async function run(modeName: Mode["name"], n: number): Promise<Result> {
   const mode =
-    modeName === "fanout" ? fanoutMode() : modeName === "floor" ? floorMode() : modeName === "janus" ? await janusMode() : baselineMode((f) => packetCounts.get(f)!);
+    modeName === "fanout" ? fanoutMode() : modeName === "floor" ? floorMode("cm") : modeName === "floor-gcm" ? floorMode("gcm") : modeName === "floor-gso" ? floorMode("gcm", true) : modeName === "janus" ? await janusMode() : baselineMode((f) => packetCounts.get(f)!);
   const pool = new ReceiverPool(RECEIVER_PROCS, { pliOnLoss: PLI_ON_LOSS, ...(mode.receiverBindAddress ? { bindAddress: mode.receiverBindAddress } : {}) });
   await pool.ready();
   const viewers = new Map<string, Viewer>();
@@ -623,6 +624,8 @@ process.on("SIGTERM", onSignal);
 const plan: [Mode["name"], number][] = [];
 for (const n of [...new Set([...VIEWERS, ...BASELINE_VIEWERS])].sort((a, b) => a - b)) {
   if (MODES.includes("floor") && VIEWERS.includes(n)) plan.push(["floor", n]);
+  if (MODES.includes("floor-gcm") && VIEWERS.includes(n)) plan.push(["floor-gcm", n]);
+  if (MODES.includes("floor-gso") && VIEWERS.includes(n)) plan.push(["floor-gso", n]);
   if (MODES.includes("fanout") && VIEWERS.includes(n)) plan.push(["fanout", n]);
   if (MODES.includes("baseline") && BASELINE_VIEWERS.includes(n)) plan.push(["baseline", n]);
   if (MODES.includes("janus") && VIEWERS.includes(n)) plan.push(["janus", n]);
@@ -674,7 +677,7 @@ const median = (xs: number[]) => {
 const fixed = (x: number, d: number) => (Number.isFinite(x) ? Number(x.toFixed(d)) : "-");
 console.table(
   results.map((r) => ({
-    mode: { baseline: "baseline (packetizer/viewer)", janus: "janus (publish once, SFU)", fanout: "fanout (packetize once)", floor: `floor (C: sendto + SRTP ${FLOOR_SRTP})` }[r.mode],
+    mode: { baseline: "baseline (packetizer/viewer)", janus: "janus (publish once, SFU)", fanout: "fanout (packetize once)", floor: "floor (C: SRTP CM-SHA1 + sendto)", "floor-gcm": "floor (C: SRTP GCM + sendto)", "floor-gso": "floor (C: SRTP GCM + UDP GSO)" }[r.mode],
     N: r.connected === r.viewers ? r.viewers : `${r.viewers} (${r.connected} up)`,
     fps: fixed(r.fps, 1),
     skipped: r.skipped,
@@ -724,13 +727,15 @@ for (const name of MODES) {
   console.log(`verdict ${name}: ${parts.join("; ")}`);
 }
 // The fan-out against the floor measured in the same run (issue 17: ≤ 1.5× at N = 40; at N = 60 the same fps).
-for (const n of VIEWERS) {
-  const floor = results.find((r) => r.mode === "floor" && r.viewers === n);
-  const fanout = results.find((r) => r.mode === "fanout" && r.viewers === n);
-  if (!floor || !fanout || floor.usPerPacket <= 0) continue;
-  const ratio = fanout.usPerPacket / floor.usPerPacket;
-  const verdict = n === 40 ? (ratio <= 1.5 ? " PASS" : " FAIL") : n === 60 ? (fanout.fps >= floor.fps - 0.5 ? " fps PASS" : " fps FAIL") : "";
-  console.log(`fanout / floor at N=${n}: ${ratio.toFixed(2)}× µs/pkt/viewer (${fanout.usPerPacket.toFixed(2)} / ${floor.usPerPacket.toFixed(2)}), fps ${fanout.fps.toFixed(1)} / ${floor.fps.toFixed(1)}${verdict}`);
+for (const floorName of ["floor", "floor-gcm", "floor-gso"] as const) {
+  for (const n of VIEWERS) {
+    const floor = results.find((r) => r.mode === floorName && r.viewers === n);
+    const fanout = results.find((r) => r.mode === "fanout" && r.viewers === n);
+    if (!floor || !fanout || floor.usPerPacket <= 0) continue;
+    const ratio = fanout.usPerPacket / floor.usPerPacket;
+    const verdict = n === 40 ? (ratio <= 1.5 ? " PASS" : " FAIL") : n === 60 ? (fanout.fps >= floor.fps - 0.5 ? " fps PASS" : " fps FAIL") : "";
+    console.log(`fanout / ${floorName} at N=${n}: ${ratio.toFixed(2)}× µs/pkt/viewer (${fanout.usPerPacket.toFixed(2)} / ${floor.usPerPacket.toFixed(2)}), fps ${fanout.fps.toFixed(1)} / ${floor.fps.toFixed(1)}${verdict}`);
+  }
 }
 console.log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
 process.exit(0);

@@ -12,6 +12,10 @@
  * checks that libsrtp2 accepts what floor_protect makes and that floor_unprotect accepts what
  * libsrtp2 makes, for both suites.
  *
+ * floor_tx_send_gso is what a batch-send API would allow (libjuice sends one datagram per call):
+ * a viewer's protected packets of one frame go out in runs of equal size, each run one sendmsg
+ * with UDP_SEGMENT (Linux UDP GSO), so the kernel's per-datagram send path runs once per run.
+ *
  * The receiving side mirrors libjuice's: one thread sleeps in epoll_wait on every viewer socket of
  * the process (so each datagram may wake it, as it wakes a juice poll thread), reads, verifies and
  * decrypts, and appends the packet to a queue that JS drains on a timer.
@@ -21,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
@@ -297,6 +302,63 @@ int floor_tx_send(const int32_t *slots, int n, const uint8_t *frame, const uint3
       if ((len = floor_protect(v->srtp, packet, len)) < 0) continue;
       if (sendto(v->fd, packet, len, 0, (struct sockaddr *)&v->to, sizeof v->to) == len) sent++;
     }
+  }
+  return sent;
+}
+
+/* At most this many segments and bytes per GSO send (kernel: UDP_MAX_SEGMENTS, 64 kB datagram). */
+#define GSO_SEGMENTS 64
+#define GSO_BYTES 60000
+
+static int send_run(tx_viewer *v, uint8_t *run, int bytes, int segment) {
+  char control[CMSG_SPACE(sizeof(uint16_t))] = {0};
+  struct iovec iov = {.iov_base = run, .iov_len = (size_t)bytes};
+  struct msghdr msg = {.msg_name = &v->to, .msg_namelen = sizeof v->to, .msg_iov = &iov, .msg_iovlen = 1};
+  if (bytes > segment) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_UDP;
+    cm->cmsg_type = UDP_SEGMENT;
+    cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    *(uint16_t *)CMSG_DATA(cm) = (uint16_t)segment;
+  }
+  return sendmsg(v->fd, &msg, 0) == bytes;
+}
+
+/* As floor_tx_send, in UDP GSO runs: packets of equal protected size (the last may be shorter). */
+int floor_tx_send_gso(const int32_t *slots, int n, const uint8_t *frame, const uint32_t *offsets, int count) {
+  static uint8_t run[GSO_BYTES + MAX_PACKET + SRTP_MAX_TRAILER_LEN];
+  int sent = 0;
+  for (int i = 0; i < n; i++) {
+    tx_viewer *v = slots[i] >= 0 && slots[i] < SLOTS ? tx[slots[i]] : NULL;
+    if (!v) continue;
+    int bytes = 0, segment = 0, segments = 0;
+    for (int p = 0; p < count; p++) {
+      int len = (int)(offsets[p + 1] - offsets[p]);
+      if (len > MAX_PACKET || len < 12) continue;
+      uint8_t *packet = run + bytes;
+      memcpy(packet, frame + offsets[p], len);
+      packet[2] = v->seq >> 8;
+      packet[3] = v->seq & 0xff;
+      v->seq++;
+      if ((len = floor_protect(v->srtp, packet, len)) < 0) continue;
+      if (segments > 0 && len > segment) {
+        // Longer than the run's segments: the run goes without it, it starts the next one.
+        if (send_run(v, run, bytes, segment)) sent += segments;
+        memmove(run, packet, len);
+        bytes = segments = 0;
+      }
+      if (segments == 0) segment = len;
+      bytes += len;
+      segments++;
+      // A shorter packet ends its run (GSO: only the last segment may be short).
+      if (len < segment || segments == GSO_SEGMENTS || bytes + segment > GSO_BYTES) {
+        if (send_run(v, run, bytes, segment)) sent += segments;
+        bytes = segments = 0;
+      }
+    }
+    if (segments > 0 && send_run(v, run, bytes, segment)) sent += segments;
   }
   return sent;
 }

@@ -29,6 +29,7 @@ function load() {
     floor_tx_open: { args: [pointer, i32, i32, i32], returns: i32 },
     floor_tx_close: { args: [i32], returns: none },
     floor_tx_send: { args: [pointer, i32, pointer, pointer, i32], returns: i32 },
+    floor_tx_send_gso: { args: [pointer, i32, pointer, pointer, i32], returns: i32 },
     floor_rx_open: { args: [pointer, i32], returns: i32 },
     floor_rx_port: { args: [i32], returns: i32 },
     floor_rx_close: { args: [i32], returns: none },
@@ -51,14 +52,19 @@ export class FloorError extends Error {
   override name = "FloorError";
 }
 
-/** Sends frames to viewer sockets; a viewer is a slot in the C library. */
+/**
+ * Sends frames to viewer sockets; a viewer is a slot in the C library. `gso`: a viewer's packets of
+ * a frame leave in UDP GSO runs (what a batch-send API would allow) instead of one sendto each.
+ */
 export class FloorSender {
   readonly #suite: SrtpSuite;
+  readonly #gso: boolean;
   #slots = new Int32Array(64);
   #offsets = new Uint32Array(512);
 
-  constructor(suite: SrtpSuite) {
+  constructor(suite: SrtpSuite, options: { gso?: boolean } = {}) {
     this.#suite = suite;
+    this.#gso = options.gso ?? false;
     floor();
   }
 
@@ -84,7 +90,8 @@ export class FloorSender {
     const last = packets[packets.length - 1]!;
     this.#offsets[packets.length] = last.byteOffset + last.byteLength - base;
     const frame = new Uint8Array(last.buffer, base, this.#offsets[packets.length]);
-    return floor().floor_tx_send(ptr(this.#slots), slots.length, ptr(frame), ptr(this.#offsets), packets.length);
+    const send = this.#gso ? floor().floor_tx_send_gso : floor().floor_tx_send;
+    return send(ptr(this.#slots), slots.length, ptr(frame), ptr(this.#offsets), packets.length);
   }
 }
 
