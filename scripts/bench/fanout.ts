@@ -5,7 +5,7 @@
  *   bun scripts/bench/fanout.ts [--viewers 1,10,20,40,60,80] [--baseline-viewers <list>]
  *                               [--seconds 5] [--warmup 1] [--joiners 3] [--receiver-procs 1]
  *                               [--pli-on-loss 1] [--late queue|skip] [--modes floor,fanout,baseline]
- *                               [--json]
+ *                               [--fanout-procs 2] [--json]
  *
  *   floor      what C pays (fanout/floor.c, compiled with `cc`; needs libssl-dev, libsrtp2-dev): the
  *              same shared RTP packets, per viewer copied, sequence-patched, SRTP-protected with
@@ -19,6 +19,9 @@
  *              allow, beyond what one sendto per packet can reach.
  *   fanout     MediaFanout + WebRtcViewer: each frame packetized once (VideoRtpPacketizer), the
  *              same RTP packets written to every viewer's track (sequence number patched)
+ *   fanout-procs  the same, the viewers spread over `--fanout-procs` fan-out processes
+ *              (src/streamer/fanout-shards.ts); their CPU counts as the sender's, latency is frame
+ *              handed over → the last process has written it to all its viewers
  *   baseline   one node-datachannel H264RtpPacketizer (+ RtcpSrReporter + RtcpNackResponder) per
  *              viewer, the Annex-B frame handed to each viewer's track.sendMessageBinary
  *   janus      the stream published once into Debian's Janus (JanusEgress, as `serve --janus-url`
@@ -50,7 +53,9 @@ import { PLAYOUT_DELAY_EXTENSION_ID, VIDEO_PAYLOAD_TYPE, WebRtcViewer } from "..
 import { KeyframeRequester } from "../../src/streamer/keyframe-requester.ts";
 import { LatencyHistogram } from "../../src/streamer/latency-histogram.ts";
 import { JanusEgress } from "../../src/streamer/janus-egress.ts";
+import { FanoutShards } from "../../src/streamer/fanout-shards.ts";
 import { MediaFanout } from "../../src/streamer/media-fanout.ts";
+import type { ShardViewer } from "../../src/streamer/shard-viewer.ts";
 import { startJanus, type RunningJanus } from "../../tests/support/janus.ts";
 import { BaselineViewer } from "./fanout/baseline-viewer.ts";
 import { FloorSender, SRTP_KEY_BYTES, type SrtpSuite } from "./fanout/floor.ts";
@@ -88,6 +93,7 @@ const LATE = (raw("late") ?? "queue") as "queue" | "skip";
 if (LATE !== "queue" && LATE !== "skip") throw new Error("--late is queue or skip");
 const MODES = (raw("modes") ?? "floor,fanout,baseline").split(",") as Mode["name"][];
 const JSON_OUTPUT = args.includes("--json");
+const FANOUT_PROCS = Math.max(1, Math.round(number("fanout-procs", 2)));
 
 const FPS = 60;
 const FRAME_MS = 1000 / FPS;
@@ -117,7 +123,7 @@ interface Viewer {
 }
 
 interface Mode {
-  readonly name: "floor" | "floor-gcm" | "floor-gso" | "fanout" | "baseline" | "janus";
+  readonly name: "floor" | "floor-gcm" | "floor-gso" | "fanout" | "fanout-procs" | "baseline" | "janus";
   readonly latency: LatencyHistogram;
   /** Creates and starts a viewer (played by `pool`); `onKeyframeRequest` is called on its requests. */
   add(id: string, signal: (m: ServerSignal) => void, onKeyframeRequest: (reason?: string) => void, pool: ReceiverPool): Viewer;
@@ -128,6 +134,10 @@ interface Mode {
   packetsSent(): number;
   /** CPU µs of a process that does the fan-out for us (the SFU), when there is one. */
   sfuCpuUs?(): number;
+  /** CPU µs of our own helper processes (fan-out processes): counted as the sender's. */
+  helperCpuUs?(): number;
+  /** Brings packetsSent/helperCpuUs up to date (they come from other processes). */
+  sync?(): Promise<void>;
   /** Where the receivers' ICE must bind to reach the sender (default 127.0.0.1). */
   readonly receiverBindAddress?: string;
   close?(): Promise<void>;
@@ -135,27 +145,32 @@ interface Mode {
 
 const SSRC = { video: 0x1234_5678, audio: 0x2345_6789 };
 
-function fanoutMode(): Mode {
+/** MediaFanout + WebRtcViewer; with `shards`, the viewers live in FanoutShards' processes. */
+function fanoutMode(shards?: FanoutShards): Mode {
   const fanout = new MediaFanout({ videoSsrc: SSRC.video, audioSsrc: SSRC.audio });
   fanout.setCodec("h264");
-  const viewers = new Map<string, WebRtcViewer>();
+  if (shards) fanout.add(shards);
+  const viewers = new Map<string, WebRtcViewer | ShardViewer>();
   let packetsOfGone = 0;
   return {
-    name: "fanout",
-    latency: fanout.latency,
+    name: shards ? "fanout-procs" : "fanout",
+    latency: shards ? shards.latency : fanout.latency,
     add(id, signal, onKeyframeRequest) {
-      const viewer = new WebRtcViewer({ id, stream: STREAM_INFO, videoSsrc: SSRC.video, audioSsrc: SSRC.audio, ice: { bindAddress: "127.0.0.1" }, signal });
+      const options = { id, stream: STREAM_INFO, videoSsrc: SSRC.video, audioSsrc: SSRC.audio, ice: { bindAddress: "127.0.0.1" }, signal };
+      const viewer = shards ? shards.add(options) : new WebRtcViewer(options);
       viewer.on("keyframeRequest", onKeyframeRequest);
       viewers.set(id, viewer);
-      fanout.add(viewer);
-      viewer.start();
+      if (viewer instanceof WebRtcViewer) {
+        fanout.add(viewer);
+        viewer.start();
+      }
       return viewer;
     },
     remove(id) {
       const viewer = viewers.get(id);
       if (!viewer) return;
       packetsOfGone += viewer.stats.videoPacketsSent;
-      fanout.delete(viewer);
+      if (viewer instanceof WebRtcViewer) fanout.delete(viewer);
       viewers.delete(id);
       viewer.close();
     },
@@ -167,6 +182,7 @@ function fanoutMode(): Mode {
       for (const v of viewers.values()) n += v.stats.videoPacketsSent;
       return n;
     },
+    ...(shards ? { helperCpuUs: () => shards.cpuUs(), sync: () => shards.refresh(), close: () => shards.close() } : {}),
   };
 }
 
@@ -465,7 +481,7 @@ async function until(what: () => boolean, timeoutMs: number): Promise<boolean> {
 
 async function run(modeName: Mode["name"], n: number): Promise<Result> {
   const mode =
-    modeName === "fanout" ? fanoutMode() : modeName === "floor" ? floorMode("cm") : modeName === "floor-gcm" ? floorMode("gcm") : modeName === "floor-gso" ? floorMode("gcm", true) : modeName === "janus" ? await janusMode() : baselineMode((f) => packetCounts.get(f)!);
+    modeName === "fanout" ? fanoutMode() : modeName === "fanout-procs" ? fanoutMode(await FanoutShards.start({ processes: FANOUT_PROCS })) : modeName === "floor" ? floorMode("cm") : modeName === "floor-gcm" ? floorMode("gcm") : modeName === "floor-gso" ? floorMode("gcm", true) : modeName === "janus" ? await janusMode() : baselineMode((f) => packetCounts.get(f)!);
   const pool = new ReceiverPool(RECEIVER_PROCS, { pliOnLoss: PLI_ON_LOSS, ...(mode.receiverBindAddress ? { bindAddress: mode.receiverBindAddress } : {}) });
   await pool.ready();
   const viewers = new Map<string, Viewer>();
@@ -526,6 +542,8 @@ async function run(modeName: Mode["name"], n: number): Promise<Result> {
     // ---- measurement window ----
     mode.latency.reset();
     pacer.lag.reset();
+    await mode.sync?.();
+    const helperCpu0 = mode.helperCpuUs?.() ?? 0;
     const recvCpu0 = await pool.cpuUs();
     const sfuCpu0 = mode.sfuCpuUs?.() ?? 0;
     const cpu0 = process.cpuUsage();
@@ -539,6 +557,8 @@ async function run(modeName: Mode["name"], n: number): Promise<Result> {
     await sleep(SECONDS * 1000);
     const cpu = process.cpuUsage(cpu0);
     const wall = performance.now() - t0;
+    await mode.sync?.();
+    const helperCpuUs = (mode.helperCpuUs?.() ?? 0) - helperCpu0;
     // Read now: the receivers' report below can take a while when they are saturated.
     const sfuCpuUs = (mode.sfuCpuUs?.() ?? 0) - sfuCpu0;
     const lastIndex = pacer.lastIndex;
@@ -549,7 +569,7 @@ async function run(modeName: Mode["name"], n: number): Promise<Result> {
     const windowIdrs = idrs - idrs0;
     const windowPlis = plis - plis0;
     const latency = { p50: mode.latency.percentile(50), p99: mode.latency.percentile(99), max: mode.latency.percentile(100), lagP99: pacer.lag.percentile(99) };
-    const senderCpuUs = cpu.user + cpu.system;
+    const senderCpuUs = cpu.user + cpu.system + helperCpuUs;
 
     // ---- joiners ----
     const joins: JoinSample[] = [];
@@ -627,6 +647,7 @@ for (const n of [...new Set([...VIEWERS, ...BASELINE_VIEWERS])].sort((a, b) => a
   if (MODES.includes("floor-gcm") && VIEWERS.includes(n)) plan.push(["floor-gcm", n]);
   if (MODES.includes("floor-gso") && VIEWERS.includes(n)) plan.push(["floor-gso", n]);
   if (MODES.includes("fanout") && VIEWERS.includes(n)) plan.push(["fanout", n]);
+  if (MODES.includes("fanout-procs") && VIEWERS.includes(n)) plan.push(["fanout-procs", n]);
   if (MODES.includes("baseline") && BASELINE_VIEWERS.includes(n)) plan.push(["baseline", n]);
   if (MODES.includes("janus") && VIEWERS.includes(n)) plan.push(["janus", n]);
 }
@@ -677,7 +698,7 @@ const median = (xs: number[]) => {
 const fixed = (x: number, d: number) => (Number.isFinite(x) ? Number(x.toFixed(d)) : "-");
 console.table(
   results.map((r) => ({
-    mode: { baseline: "baseline (packetizer/viewer)", janus: "janus (publish once, SFU)", fanout: "fanout (packetize once)", floor: "floor (C: SRTP CM-SHA1 + sendto)", "floor-gcm": "floor (C: SRTP GCM + sendto)", "floor-gso": "floor (C: SRTP GCM + UDP GSO)" }[r.mode],
+    mode: { baseline: "baseline (packetizer/viewer)", janus: "janus (publish once, SFU)", fanout: "fanout (packetize once)", "fanout-procs": `fanout in ${FANOUT_PROCS} processes`, floor: "floor (C: SRTP CM-SHA1 + sendto)", "floor-gcm": "floor (C: SRTP GCM + sendto)", "floor-gso": "floor (C: SRTP GCM + UDP GSO)" }[r.mode],
     N: r.connected === r.viewers ? r.viewers : `${r.viewers} (${r.connected} up)`,
     fps: fixed(r.fps, 1),
     skipped: r.skipped,
