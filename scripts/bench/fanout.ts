@@ -557,13 +557,15 @@ async function run(modeName: Mode["name"], n: number): Promise<Result> {
     await sleep(SECONDS * 1000);
     const cpu = process.cpuUsage(cpu0);
     const wall = performance.now() - t0;
-    await mode.sync?.();
-    const helperCpuUs = (mode.helperCpuUs?.() ?? 0) - helperCpu0;
     // Read now: the receivers' report below can take a while when they are saturated.
     const sfuCpuUs = (mode.sfuCpuUs?.() ?? 0) - sfuCpu0;
     const lastIndex = pacer.lastIndex;
     const written = pacer.written - written0;
     const skipped = pacer.skipped - skipped0;
+    // Helper processes answer after the frames sent before the question: their packets and CPU
+    // are then those of the window's frames.
+    await mode.sync?.();
+    const helperCpuUs = (mode.helperCpuUs?.() ?? 0) - helperCpu0;
     const packets = mode.packetsSent() - packets0;
     const recvCpu = (await pool.cpuUs()) - recvCpu0;
     const windowIdrs = idrs - idrs0;

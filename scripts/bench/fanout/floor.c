@@ -372,6 +372,7 @@ typedef struct {
 static rx_viewer *rx[SLOTS];
 static int epoll_fd = -1;
 static pthread_t rx_thread;
+static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t *queue;
 static size_t queue_used;
@@ -385,24 +386,27 @@ static void *rx_loop(void *unused) {
     int ready = epoll_wait(epoll_fd, events, 64, -1);
     for (int e = 0; e < ready; e++) {
       int slot = events[e].data.u32;
-      pthread_mutex_lock(&queue_lock);
+      // Sockets are read under slots_lock (floor_rx_close frees them under it); the queue has its
+      // own lock, held only to append, so JS draining is never held up by a busy socket.
+      pthread_mutex_lock(&slots_lock);
       rx_viewer *v = rx[slot];
-      for (;;) {
-        if (!v) break;
+      for (int n = 0; v && n < 64; n++) {
         ssize_t got = recv(v->fd, packet, sizeof packet, 0);
         if (got < 0) break;
         int len = floor_unprotect(v->srtp, packet, (int)got);
         if (len < 0) continue;
+        pthread_mutex_lock(&queue_lock);
         if (queue_used + 8 + len > QUEUE_BYTES) {
           queue_dropped++;
-          continue;
+        } else {
+          uint32_t head[2] = {(uint32_t)slot, (uint32_t)len};
+          memcpy(queue + queue_used, head, 8);
+          memcpy(queue + queue_used + 8, packet, len);
+          queue_used += 8 + len;
         }
-        uint32_t head[2] = {(uint32_t)slot, (uint32_t)len};
-        memcpy(queue + queue_used, head, 8);
-        memcpy(queue + queue_used + 8, packet, len);
-        queue_used += 8 + len;
+        pthread_mutex_unlock(&queue_lock);
       }
-      pthread_mutex_unlock(&queue_lock);
+      pthread_mutex_unlock(&slots_lock);
     }
   }
   return NULL;
@@ -416,7 +420,7 @@ int floor_rx_open(const uint8_t *key, int gcm) {
     if (!queue || (epoll_fd = epoll_create1(EPOLL_CLOEXEC)) < 0) return -1;
     if (pthread_create(&rx_thread, NULL, rx_loop, NULL) != 0) return -1;
   }
-  pthread_mutex_lock(&queue_lock);
+  pthread_mutex_lock(&slots_lock);
   int result = -1;
   for (int slot = 0; slot < SLOTS && result < 0; slot++) {
     if (rx[slot]) continue;
@@ -435,7 +439,7 @@ int floor_rx_open(const uint8_t *key, int gcm) {
     epoll_ctl(epoll_fd, EPOLL_CTL_ADD, v->fd, &event);
     result = slot;
   }
-  pthread_mutex_unlock(&queue_lock);
+  pthread_mutex_unlock(&slots_lock);
   return result;
 }
 
@@ -443,7 +447,7 @@ int floor_rx_port(int slot) { return slot >= 0 && slot < SLOTS && rx[slot] ? rx[
 
 void floor_rx_close(int slot) {
   if (slot < 0 || slot >= SLOTS) return;
-  pthread_mutex_lock(&queue_lock);
+  pthread_mutex_lock(&slots_lock);
   rx_viewer *v = rx[slot];
   rx[slot] = NULL;
   if (v) {
@@ -452,7 +456,7 @@ void floor_rx_close(int slot) {
     context_free(v->srtp);
     free(v);
   }
-  pthread_mutex_unlock(&queue_lock);
+  pthread_mutex_unlock(&slots_lock);
 }
 
 /* Moves the queued packets (records above) into `out`; returns the bytes written. */
