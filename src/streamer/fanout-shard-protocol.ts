@@ -24,6 +24,8 @@ export type ToShard =
   /** One frame: `ends[i]` is where packet i ends in `data`; `at` when the streamer began writing it. */
   | { t: "video"; seq: number; data: Uint8Array; ends: Uint32Array; timestamp: number; keyframe: boolean; firstSequence: number; at: number }
   | { t: "audio"; packet: Uint8Array; timestamp: number }
+  /** Frames were skipped (this process was behind): every viewer waits for the next keyframe. */
+  | { t: "resync" }
   /** Reply with `state` now. */
   | { t: "state?"; seq: number }
   | { t: "exit" };

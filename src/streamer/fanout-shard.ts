@@ -106,6 +106,13 @@ export function runFanoutShard(): void {
           return viewers.get(m.id)?.resetToKeyframe();
         case "close":
           return viewers.get(m.id)?.close(m.reason);
+        case "resync":
+          for (const v of viewers.values()) {
+            if (v.waitingForKeyframe) continue;
+            v.resetToKeyframe();
+            send({ t: "keyframe-request", id: v.id, reason: "viewer" });
+          }
+          return;
         case "state?":
           return state(m.seq);
         case "exit":

@@ -7,6 +7,10 @@
  * process with the fewest viewers. As a MediaSink it sits in MediaFanout beside local viewers.
  *
  * `latency`: frame handed to us → the last process has handed it to all its viewers.
+ *
+ * A process that falls behind (more than MAX_IN_FLIGHT frames not yet written: a starved core)
+ * is skipped, frames are not queued for it: its viewers would otherwise see seconds of delay.
+ * When it has caught up its viewers wait for the next keyframe (they lost frames) and ask for one.
  */
 import { resolve } from "node:path";
 import type { Subprocess } from "bun";
@@ -20,6 +24,8 @@ import { ShardViewer } from "./shard-viewer.ts";
 
 const log = logger("fanout-shards");
 const SHARD_ENTRY = resolve(import.meta.dir, "fanout-shard.ts");
+/** Frames a process may have yet to write (~130 ms at 60 fps) before it is skipped. */
+const MAX_IN_FLIGHT = 8;
 
 export class FanoutShardsError extends Error {
   override name = "FanoutShardsError";
@@ -30,6 +36,11 @@ interface Shard {
   readonly viewers: Set<string>;
   cpuUs: number;
   exited: boolean;
+  /** Frames sent and not yet written. */
+  inFlight: number;
+  /** Frames skipped since it fell behind (its viewers resync at a keyframe once it catches up). */
+  skipped: number;
+  framesSkipped: number;
 }
 
 export interface FanoutShardsOptions {
@@ -63,9 +74,9 @@ export class FanoutShards implements MediaSink {
     return this.#shards.length;
   }
 
-  /** Per process: its pid and how many viewers it holds. */
-  get load(): { pid: number; viewers: number; exited: boolean }[] {
-    return this.#shards.map((s) => ({ pid: s.proc.pid, viewers: s.viewers.size, exited: s.exited }));
+  /** Per process: its pid, how many viewers it holds, frames it was skipped for (behind). */
+  get load(): { pid: number; viewers: number; exited: boolean; framesSkipped: number }[] {
+    return this.#shards.map((s) => ({ pid: s.proc.pid, viewers: s.viewers.size, exited: s.exited, framesSkipped: s.framesSkipped }));
   }
 
   /** Adds a viewer in the least loaded process; its offer is sent at once (as WebRtcViewer.start). */
@@ -105,7 +116,17 @@ export class FanoutShards implements MediaSink {
     let sent = 0;
     for (const shard of this.#shards) {
       if (shard.exited || shard.viewers.size === 0) continue;
+      if (shard.inFlight >= MAX_IN_FLIGHT) {
+        shard.skipped++;
+        shard.framesSkipped++;
+        continue;
+      }
+      if (shard.skipped > 0) {
+        shard.skipped = 0;
+        this.#send(shard, { t: "resync" });
+      }
       this.#send(shard, { t: "video", seq, data, ends, timestamp: frame.timestamp, keyframe: frame.keyframe, firstSequence: frame.firstSequence, at });
+      shard.inFlight++;
       sent++;
     }
     if (sent > 0) this.#frames.set(seq, { at, left: sent });
@@ -167,7 +188,7 @@ export class FanoutShards implements MediaSink {
           fail(new FanoutShardsError(`fan-out process exited (${code}) before it was ready`));
         },
       });
-      shard = { proc, viewers: new Set(), cpuUs: 0, exited: false };
+      shard = { proc, viewers: new Set(), cpuUs: 0, exited: false, inFlight: 0, skipped: 0, framesSkipped: 0 };
       this.#shards.push(shard);
     });
   }
@@ -184,6 +205,7 @@ export class FanoutShards implements MediaSink {
   #onMessage(shard: Shard, m: FromShard): void {
     switch (m.t) {
       case "wrote": {
+        shard.inFlight = Math.max(0, shard.inFlight - 1);
         const frame = this.#frames.get(m.seq);
         if (!frame || --frame.left > 0) return;
         this.#frames.delete(m.seq);

@@ -116,4 +116,35 @@ describe("FanoutShards", () => {
     // New viewers go to the process that is left.
     expect(shards.load.filter((l) => !l.exited).length).toBe(1);
   }, 60_000);
+
+  test("a process that falls behind is skipped, not queued for; once back its viewer resumes at the next keyframe", async () => {
+    const { shards, fanout, pairs } = await setup(2, 2);
+    fanout.writeVideo(FRAMES[0]!, true, 0);
+    await until(() => pairs.every((p) => (p.receiver.videoStats?.frames ?? 0) >= 1) && shards.latency.percentile(50) > 0);
+    const [slow, other] = pairs as [(typeof pairs)[0], (typeof pairs)[0]];
+    const stopped = shards.load[0]!.pid;
+    const reasons: string[] = [];
+    slow.viewer.on("keyframeRequest", (r) => reasons.push(r));
+    process.kill(stopped, "SIGSTOP");
+    try {
+      for (let i = 1; i <= 20; i++) {
+        fanout.writeVideo(FRAMES[i]!, false, i * 16_667);
+        await Bun.sleep(5);
+      }
+      // The process that runs kept its viewer's picture going meanwhile.
+      await until(() => (other.receiver.videoStats?.frames ?? 0) >= 21);
+      expect(shards.load[0]!.framesSkipped).toBeGreaterThanOrEqual(10);
+      expect(shards.load[1]!.framesSkipped).toBe(0);
+    } finally {
+      process.kill(stopped, "SIGCONT");
+    }
+    // Back: the frames queued before it was skipped are written, then its viewer waits for a keyframe.
+    await until(() => (slow.receiver.videoStats?.frames ?? 0) >= 2);
+    fanout.writeVideo(FRAMES[21]!, false, 21 * 16_667);
+    await until(() => reasons.includes("viewer"));
+    fanout.writeVideo(FRAMES[30]!, true, 30 * 16_667);
+    await until(() => (slow.receiver.videoStats?.keyframes ?? 0) >= 2);
+    await until(() => (other.receiver.videoStats?.frames ?? 0) >= 23);
+    expect(other.receiver.videoStats?.packetsLost).toBe(0);
+  }, 60_000);
 });
