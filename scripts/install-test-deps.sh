@@ -11,6 +11,9 @@ command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromi
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 [ -x /usr/bin/turnserver ] || need+=(coturn)
 [ -x /usr/bin/janus ] || need+=(janus)
+# The fan-out bench's floor (scripts/bench/fanout/floor.c) compiles against OpenSSL and libsrtp2.
+[ -e /usr/include/openssl/evp.h ] || need+=(libssl-dev)
+[ -e /usr/include/srtp2/srtp.h ] || need+=(libsrtp2-dev)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
