@@ -13,8 +13,10 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 [ -x /usr/bin/turnserver ] || need+=(coturn)
 [ -x /usr/bin/janus ] || need+=(janus)
 command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
-# the ingest bench compiles its floor receiver against OpenSSL's libcrypto
+# The benches' C floors (scripts/bench/ingest/floor.c, scripts/bench/fanout/floor.c) compile
+# against OpenSSL's libcrypto; the fan-out floor checks itself against libsrtp2.
 [ -e /usr/include/openssl/evp.h ] || need+=(libssl-dev)
+[ -e /usr/include/srtp2/srtp.h ] || need+=(libsrtp2-dev)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""

@@ -4,10 +4,24 @@
  *
  *   bun scripts/bench/fanout.ts [--viewers 1,10,20,40,60,80] [--baseline-viewers <list>]
  *                               [--seconds 5] [--warmup 1] [--joiners 3] [--receiver-procs 1]
- *                               [--pli-on-loss 1] [--late queue|skip] [--modes fanout,baseline]
+ *                               [--pli-on-loss 1] [--late queue|skip] [--modes floor,fanout,baseline]
+ *                               [--fanout-procs 2] [--json]
  *
+ *   floor      what C pays (fanout/floor.c, compiled with `cc`; needs libssl-dev, libsrtp2-dev): the
+ *              same shared RTP packets, per viewer copied, sequence-patched, SRTP-protected with
+ *              AES_CM_128_HMAC_SHA1_80 and sendto'd on the viewer's own UDP socket, one FFI call
+ *              per frame; the same receiver processes decrypt them in a poll thread (as libjuice
+ *              does) and run the same depacketizer. No ICE, DTLS, RTCP: the price of the packets.
+ *   floor-gcm  the floor with AEAD_AES_128_GCM, the suite libdatachannel negotiates with its peers
+ *              (the like-for-like floor for `fanout`; the profile shows OpenSSL's AES-GCM in it).
+ *   floor-gso  floor-gcm sending each viewer's packets of a frame in UDP GSO runs (one sendmsg per
+ *              run of equal-sized packets): what a batch-send API in libdatachannel/libjuice would
+ *              allow, beyond what one sendto per packet can reach.
  *   fanout     MediaFanout + WebRtcViewer: each frame packetized once (VideoRtpPacketizer), the
  *              same RTP packets written to every viewer's track (sequence number patched)
+ *   fanout-procs  the same, the viewers spread over `--fanout-procs` fan-out processes
+ *              (src/streamer/fanout-shards.ts); their CPU counts as the sender's, latency is frame
+ *              handed over → the last process has written it to all its viewers
  *   baseline   one node-datachannel H264RtpPacketizer (+ RtcpSrReporter + RtcpNackResponder) per
  *              viewer, the Annex-B frame handed to each viewer's track.sendMessageBinary
  *   janus      the stream published once into Debian's Janus (JanusEgress, as `serve --janus-url`
@@ -30,17 +44,21 @@
  * in → last packet handed to the last viewer). Then `--joiners` extra viewers join one after the
  * other while the stream runs: time from their peer connection's "connected" (and from the offer)
  * to their first complete keyframe. FANOUT_DEBUG=1 prints each joiner's milestones to stderr.
+ * `--json` prints one JSON object per mode × N on stdout instead of the table (progress on stderr).
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { VideoRtpPacketizer } from "../../src/peer/rtp-packetizer.ts";
 import type { ServerSignal, StreamInfo, ViewerSignal } from "../../src/peer/signaling.ts";
-import { VIDEO_PAYLOAD_TYPE, WebRtcViewer } from "../../src/peer/webrtc-viewer.ts";
+import { PLAYOUT_DELAY_EXTENSION_ID, VIDEO_PAYLOAD_TYPE, WebRtcViewer } from "../../src/peer/webrtc-viewer.ts";
 import { KeyframeRequester } from "../../src/streamer/keyframe-requester.ts";
 import { LatencyHistogram } from "../../src/streamer/latency-histogram.ts";
 import { JanusEgress } from "../../src/streamer/janus-egress.ts";
+import { FanoutShards } from "../../src/streamer/fanout-shards.ts";
 import { MediaFanout } from "../../src/streamer/media-fanout.ts";
+import type { ShardViewer } from "../../src/streamer/shard-viewer.ts";
 import { startJanus, type RunningJanus } from "../../tests/support/janus.ts";
 import { BaselineViewer } from "./fanout/baseline-viewer.ts";
+import { FloorSender, SRTP_KEY_BYTES, type SrtpSuite } from "./fanout/floor.ts";
 import { SyntheticStream } from "./fanout/frames.ts";
 import { epochMs } from "./fanout/protocol.ts";
 import { killAllReceivers, ReceiverPool } from "./fanout/receiver-pool.ts";
@@ -73,7 +91,9 @@ const RECEIVER_PROCS = Math.max(1, Math.round(number("receiver-procs", 1)));
 const PLI_ON_LOSS = number("pli-on-loss", 1) !== 0;
 const LATE = (raw("late") ?? "queue") as "queue" | "skip";
 if (LATE !== "queue" && LATE !== "skip") throw new Error("--late is queue or skip");
-const MODES = (raw("modes") ?? "fanout,baseline").split(",") as Mode["name"][];
+const MODES = (raw("modes") ?? "floor,fanout,baseline").split(",") as Mode["name"][];
+const JSON_OUTPUT = args.includes("--json");
+const FANOUT_PROCS = Math.max(1, Math.round(number("fanout-procs", 2)));
 
 const FPS = 60;
 const FRAME_MS = 1000 / FPS;
@@ -103,10 +123,10 @@ interface Viewer {
 }
 
 interface Mode {
-  readonly name: "fanout" | "baseline" | "janus";
+  readonly name: "floor" | "floor-gcm" | "floor-gso" | "fanout" | "fanout-procs" | "baseline" | "janus";
   readonly latency: LatencyHistogram;
-  /** Creates and starts a viewer; `onKeyframeRequest` is called on its requests. */
-  add(id: string, signal: (m: ServerSignal) => void, onKeyframeRequest: () => void): Viewer;
+  /** Creates and starts a viewer (played by `pool`); `onKeyframeRequest` is called on its requests. */
+  add(id: string, signal: (m: ServerSignal) => void, onKeyframeRequest: (reason?: string) => void, pool: ReceiverPool): Viewer;
   remove(id: string): void;
   /** Writes frame `index` to every viewer. */
   write(frame: Uint8Array, index: number, keyframe: boolean): void;
@@ -114,6 +134,10 @@ interface Mode {
   packetsSent(): number;
   /** CPU µs of a process that does the fan-out for us (the SFU), when there is one. */
   sfuCpuUs?(): number;
+  /** CPU µs of our own helper processes (fan-out processes): counted as the sender's. */
+  helperCpuUs?(): number;
+  /** Brings packetsSent/helperCpuUs up to date (they come from other processes). */
+  sync?(): Promise<void>;
   /** Where the receivers' ICE must bind to reach the sender (default 127.0.0.1). */
   readonly receiverBindAddress?: string;
   close?(): Promise<void>;
@@ -121,27 +145,32 @@ interface Mode {
 
 const SSRC = { video: 0x1234_5678, audio: 0x2345_6789 };
 
-function fanoutMode(): Mode {
+/** MediaFanout + WebRtcViewer; with `shards`, the viewers live in FanoutShards' processes. */
+function fanoutMode(shards?: FanoutShards): Mode {
   const fanout = new MediaFanout({ videoSsrc: SSRC.video, audioSsrc: SSRC.audio });
   fanout.setCodec("h264");
-  const viewers = new Map<string, WebRtcViewer>();
+  if (shards) fanout.add(shards);
+  const viewers = new Map<string, WebRtcViewer | ShardViewer>();
   let packetsOfGone = 0;
   return {
-    name: "fanout",
-    latency: fanout.latency,
+    name: shards ? "fanout-procs" : "fanout",
+    latency: shards ? shards.latency : fanout.latency,
     add(id, signal, onKeyframeRequest) {
-      const viewer = new WebRtcViewer({ id, stream: STREAM_INFO, videoSsrc: SSRC.video, audioSsrc: SSRC.audio, ice: { bindAddress: "127.0.0.1" }, signal });
+      const options = { id, stream: STREAM_INFO, videoSsrc: SSRC.video, audioSsrc: SSRC.audio, ice: { bindAddress: "127.0.0.1" }, signal };
+      const viewer = shards ? shards.add(options) : new WebRtcViewer(options);
       viewer.on("keyframeRequest", onKeyframeRequest);
       viewers.set(id, viewer);
-      fanout.add(viewer);
-      viewer.start();
+      if (viewer instanceof WebRtcViewer) {
+        fanout.add(viewer);
+        viewer.start();
+      }
       return viewer;
     },
     remove(id) {
       const viewer = viewers.get(id);
       if (!viewer) return;
       packetsOfGone += viewer.stats.videoPacketsSent;
-      fanout.delete(viewer);
+      if (viewer instanceof WebRtcViewer) fanout.delete(viewer);
       viewers.delete(id);
       viewer.close();
     },
@@ -153,6 +182,73 @@ function fanoutMode(): Mode {
       for (const v of viewers.values()) n += v.stats.videoPacketsSent;
       return n;
     },
+    ...(shards ? { helperCpuUs: () => shards.cpuUs(), sync: () => shards.refresh(), close: () => shards.close() } : {}),
+  };
+}
+
+/** The floor: floor.c sends each frame's shared packets to every viewer socket in one call. */
+function floorMode(suite: SrtpSuite, gso = false): Mode {
+  const sender = new FloorSender(suite, { gso });
+  const packetizer = new VideoRtpPacketizer("h264", { payloadType: VIDEO_PAYLOAD_TYPE.h264, ssrc: SSRC.video, playoutDelayExtensionId: PLAYOUT_DELAY_EXTENSION_ID });
+  const latency = new LatencyHistogram();
+  interface FloorViewer extends Viewer {
+    slot: number | undefined;
+    waitingForKeyframe: boolean;
+  }
+  const viewers = new Map<string, FloorViewer>();
+  const waiting: number[] = [];
+  const receiving: number[] = [];
+  let packets = 0;
+  return {
+    name: gso ? "floor-gso" : suite === "gcm" ? "floor-gcm" : "floor",
+    latency,
+    add(id, _signal, onKeyframeRequest, pool) {
+      const key = crypto.getRandomValues(new Uint8Array(SRTP_KEY_BYTES[suite]));
+      const viewer: FloorViewer = {
+        slot: undefined,
+        waitingForKeyframe: true,
+        get state() {
+          return viewer.slot === undefined ? "connecting" : "connected";
+        },
+        handleSignal: (m) => {
+          if (m.type === "keyframe") onKeyframeRequest("pli");
+        },
+        close: () => {
+          if (viewer.slot !== undefined) sender.close(viewer.slot);
+          viewer.slot = undefined;
+        },
+      };
+      viewers.set(id, viewer);
+      void pool.openFloor(id, key, suite).then((port) => {
+        if (viewers.get(id) !== viewer) return;
+        viewer.slot = sender.open(key, port);
+        onKeyframeRequest("track-open");
+      });
+      return viewer;
+    },
+    remove(id) {
+      viewers.get(id)?.close();
+      viewers.delete(id);
+    },
+    write(frame, index, keyframe) {
+      if (viewers.size === 0) return;
+      const started = performance.now();
+      const rtp = packetizer.packetize(frame, (index * RTP_TICKS_PER_FRAME) >>> 0, keyframe);
+      waiting.length = 0;
+      receiving.length = 0;
+      for (const v of viewers.values()) {
+        if (v.slot === undefined) continue;
+        if (!v.waitingForKeyframe) receiving.push(v.slot);
+        else if (keyframe) {
+          waiting.push(v.slot);
+          v.waitingForKeyframe = false;
+        }
+      }
+      // As MediaFanout: viewers waiting for this keyframe get it first.
+      packets += sender.send(waiting, rtp.packets) + sender.send(receiving, rtp.packets);
+      latency.record(performance.now() - started);
+    },
+    packetsSent: () => packets,
   };
 }
 
@@ -384,7 +480,8 @@ async function until(what: () => boolean, timeoutMs: number): Promise<boolean> {
 }
 
 async function run(modeName: Mode["name"], n: number): Promise<Result> {
-  const mode = modeName === "fanout" ? fanoutMode() : modeName === "janus" ? await janusMode() : baselineMode((f) => packetCounts.get(f)!);
+  const mode =
+    modeName === "fanout" ? fanoutMode() : modeName === "fanout-procs" ? fanoutMode(await FanoutShards.start({ processes: FANOUT_PROCS })) : modeName === "floor" ? floorMode("cm") : modeName === "floor-gcm" ? floorMode("gcm") : modeName === "floor-gso" ? floorMode("gcm", true) : modeName === "janus" ? await janusMode() : baselineMode((f) => packetCounts.get(f)!);
   const pool = new ReceiverPool(RECEIVER_PROCS, { pliOnLoss: PLI_ON_LOSS, ...(mode.receiverBindAddress ? { bindAddress: mode.receiverBindAddress } : {}) });
   await pool.ready();
   const viewers = new Map<string, Viewer>();
@@ -414,11 +511,16 @@ async function run(modeName: Mode["name"], n: number): Promise<Result> {
   const addViewer = (id: string, onRequest?: (reason: string) => void) => {
     let viewer!: Viewer;
     const signal = pool.attach(id, (m) => viewer.handleSignal(m));
-    viewer = mode.add(id, signal, (reason?: unknown) => {
-      if (reason === "pli") plis++;
-      onRequest?.(String(reason));
-      keyframes.request();
-    });
+    viewer = mode.add(
+      id,
+      signal,
+      (reason?: unknown) => {
+        if (reason === "pli") plis++;
+        onRequest?.(String(reason));
+        keyframes.request();
+      },
+      pool,
+    );
     viewers.set(id, viewer);
     return viewer;
   };
@@ -440,6 +542,8 @@ async function run(modeName: Mode["name"], n: number): Promise<Result> {
     // ---- measurement window ----
     mode.latency.reset();
     pacer.lag.reset();
+    await mode.sync?.();
+    const helperCpu0 = mode.helperCpuUs?.() ?? 0;
     const recvCpu0 = await pool.cpuUs();
     const sfuCpu0 = mode.sfuCpuUs?.() ?? 0;
     const cpu0 = process.cpuUsage();
@@ -458,12 +562,16 @@ async function run(modeName: Mode["name"], n: number): Promise<Result> {
     const lastIndex = pacer.lastIndex;
     const written = pacer.written - written0;
     const skipped = pacer.skipped - skipped0;
+    // Helper processes answer after the frames sent before the question: their packets and CPU
+    // are then those of the window's frames.
+    await mode.sync?.();
+    const helperCpuUs = (mode.helperCpuUs?.() ?? 0) - helperCpu0;
     const packets = mode.packetsSent() - packets0;
     const recvCpu = (await pool.cpuUs()) - recvCpu0;
     const windowIdrs = idrs - idrs0;
     const windowPlis = plis - plis0;
     const latency = { p50: mode.latency.percentile(50), p99: mode.latency.percentile(99), max: mode.latency.percentile(100), lagP99: pacer.lag.percentile(99) };
-    const senderCpuUs = cpu.user + cpu.system;
+    const senderCpuUs = cpu.user + cpu.system + helperCpuUs;
 
     // ---- joiners ----
     const joins: JoinSample[] = [];
@@ -537,13 +645,17 @@ process.on("SIGTERM", onSignal);
 
 const plan: [Mode["name"], number][] = [];
 for (const n of [...new Set([...VIEWERS, ...BASELINE_VIEWERS])].sort((a, b) => a - b)) {
+  if (MODES.includes("floor") && VIEWERS.includes(n)) plan.push(["floor", n]);
+  if (MODES.includes("floor-gcm") && VIEWERS.includes(n)) plan.push(["floor-gcm", n]);
+  if (MODES.includes("floor-gso") && VIEWERS.includes(n)) plan.push(["floor-gso", n]);
   if (MODES.includes("fanout") && VIEWERS.includes(n)) plan.push(["fanout", n]);
+  if (MODES.includes("fanout-procs") && VIEWERS.includes(n)) plan.push(["fanout-procs", n]);
   if (MODES.includes("baseline") && BASELINE_VIEWERS.includes(n)) plan.push(["baseline", n]);
   if (MODES.includes("janus") && VIEWERS.includes(n)) plan.push(["janus", n]);
 }
 
 const pMean = stream.pFrameMeanBytes;
-console.log(
+(JSON_OUTPUT ? console.error : console.log)(
   `stream: H.264 1080p60-shaped, ${(BITRATE / 1e6).toFixed(0)} Mbps, P ≈ ${(pMean / 1000).toFixed(1)} kB ±30 % ` +
     `(${packetCounts.get(stream.pFrames[0]!)} RTP packets for the first), IDR 200–300 kB every 2 s or on request; ` +
     `${SECONDS} s measured per row after ${WARMUP} s warm-up; ${RECEIVER_PROCS} receiver process(es); ` +
@@ -556,12 +668,30 @@ try {
   for (const [modeName, n] of plan) {
     const r = await run(modeName, n);
     results.push(r);
-    console.error(`  ${modeName} N=${n}: ${r.fps.toFixed(1)} fps, lost ${r.lostTotal}, sender CPU ${r.senderCpu.toFixed(0)} %, p99 ${r.p99.toFixed(2)} ms`);
+    console.error(
+      `  ${modeName} N=${n}: ${r.fps.toFixed(1)} fps, lost ${r.lostTotal}, sender CPU ${r.senderCpu.toFixed(0)} %, ${r.usPerPacket.toFixed(2)} µs/pkt/viewer, p99 ${r.p99.toFixed(2)} ms (loadavg ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")})`,
+    );
+    if (JSON_OUTPUT) {
+      const round = (x: number, d: number) => (Number.isFinite(x) ? Number(x.toFixed(d)) : null);
+      console.log(
+        JSON.stringify({
+          mode: r.mode,
+          viewers: r.viewers,
+          fps: round(r.fps, 2),
+          lost_frames: r.lostTotal,
+          sender_us_per_packet_per_viewer: round(r.usPerPacket, 3),
+          p50_ms: round(r.p50, 3),
+          p99_ms: round(r.p99, 3),
+        }),
+      );
+    }
     await sleep(300);
   }
 } finally {
   killAllReceivers();
 }
+
+if (JSON_OUTPUT) process.exit(0);
 
 const median = (xs: number[]) => {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
@@ -570,7 +700,7 @@ const median = (xs: number[]) => {
 const fixed = (x: number, d: number) => (Number.isFinite(x) ? Number(x.toFixed(d)) : "-");
 console.table(
   results.map((r) => ({
-    mode: r.mode === "baseline" ? "baseline (packetizer/viewer)" : r.mode === "janus" ? "janus (publish once, SFU)" : "fanout (packetize once)",
+    mode: { baseline: "baseline (packetizer/viewer)", janus: "janus (publish once, SFU)", fanout: "fanout (packetize once)", "fanout-procs": `fanout in ${FANOUT_PROCS} processes`, floor: "floor (C: SRTP CM-SHA1 + sendto)", "floor-gcm": "floor (C: SRTP GCM + sendto)", "floor-gso": "floor (C: SRTP GCM + UDP GSO)" }[r.mode],
     N: r.connected === r.viewers ? r.viewers : `${r.viewers} (${r.connected} up)`,
     fps: fixed(r.fps, 1),
     skipped: r.skipped,
@@ -618,6 +748,17 @@ for (const name of MODES) {
     `held 60 fps with 0 lost at N = ${held.length ? held.join(", ") : "none"}`,
   ];
   console.log(`verdict ${name}: ${parts.join("; ")}`);
+}
+// The fan-out against the floor measured in the same run (issue 17: ≤ 1.5× at N = 40; at N = 60 the same fps).
+for (const floorName of ["floor", "floor-gcm", "floor-gso"] as const) {
+  for (const n of VIEWERS) {
+    const floor = results.find((r) => r.mode === floorName && r.viewers === n);
+    const fanout = results.find((r) => r.mode === "fanout" && r.viewers === n);
+    if (!floor || !fanout || floor.usPerPacket <= 0) continue;
+    const ratio = fanout.usPerPacket / floor.usPerPacket;
+    const verdict = n === 40 ? (ratio <= 1.5 ? " PASS" : " FAIL") : n === 60 ? (fanout.fps >= floor.fps - 0.5 ? " fps PASS" : " fps FAIL") : "";
+    console.log(`fanout / ${floorName} at N=${n}: ${ratio.toFixed(2)}× µs/pkt/viewer (${fanout.usPerPacket.toFixed(2)} / ${floor.usPerPacket.toFixed(2)}), fps ${fanout.fps.toFixed(1)} / ${floor.fps.toFixed(1)}${verdict}`);
+  }
 }
 console.log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
 process.exit(0);

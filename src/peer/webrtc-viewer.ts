@@ -106,10 +106,9 @@ export interface WebRtcViewerStats {
   jitter: number;
 }
 
-export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
-  readonly id: string;
-  readonly connectedAt = Date.now();
-  readonly stats: WebRtcViewerStats = {
+/** All counters at zero (a new viewer's, or one whose process has not reported yet). */
+export function emptyWebRtcViewerStats(): WebRtcViewerStats {
+  return {
     framesSent: 0,
     keyframesSent: 0,
     framesSkipped: 0,
@@ -127,6 +126,12 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
     fractionLost: 0,
     jitter: 0,
   };
+}
+
+export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
+  readonly id: string;
+  readonly connectedAt = Date.now();
+  readonly stats: WebRtcViewerStats = emptyWebRtcViewerStats();
   readonly #options: WebRtcViewerOptions;
   readonly #pc: PeerConnection;
   #video: Track | undefined;

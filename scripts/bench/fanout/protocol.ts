@@ -14,6 +14,8 @@ export type ToReceiver =
   /** Reply with `report`: per receiver, completed frames whose RTP timestamp is in [from, to]. */
   | { t: "report"; seq: number; from: number; to: number }
   | { t: "close"; id: string }
+  /** Floor mode: receive viewer `id` on a plain UDP socket with this SRTP key (hex); reply `floor-port`. */
+  | { t: "floor"; id: string; key: string; suite: "cm" | "gcm" }
   | { t: "exit" };
 
 export type FromReceiver =
@@ -22,7 +24,8 @@ export type FromReceiver =
   /** Milestones of one viewer, in epoch ms. */
   | { t: "milestone"; id: string; what: "offer" | "connected" | "first-frame"; at: number }
   | { t: "cpu"; seq: number; userUs: number; systemUs: number; at: number }
-  | { t: "report"; seq: number; viewers: ReceiverReport[] };
+  | { t: "report"; seq: number; viewers: ReceiverReport[] }
+  | { t: "floor-port"; id: string; port: number };
 
 export interface ReceiverReport {
   id: string;

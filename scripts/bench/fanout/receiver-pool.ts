@@ -30,6 +30,7 @@ export class ReceiverPool {
   readonly #route = new Map<string, number>();
   readonly #onSignal = new Map<string, (m: ViewerSignal) => void>();
   readonly #pending = new Map<number, { left: number; replies: FromReceiver[]; done: (r: FromReceiver[]) => void }>();
+  readonly #floorPorts = new Map<string, (port: number) => void>();
   #seq = 0;
   #next = 0;
 
@@ -62,6 +63,16 @@ export class ReceiverPool {
     this.#onSignal.set(id, onSignal);
     this.milestones.set(id, {});
     return (m) => this.#send(proc, { t: "signal", id, m });
+  }
+
+  /** Floor mode: viewer `id` (attached) receives on a UDP socket with `key`; resolves to its port. */
+  openFloor(id: string, key: Uint8Array, suite: "cm" | "gcm"): Promise<number> {
+    const proc = this.#route.get(id);
+    if (proc === undefined) throw new Error(`viewer ${id} is not attached`);
+    return new Promise((resolve) => {
+      this.#floorPorts.set(id, resolve);
+      this.#send(proc, { t: "floor", id, key: Buffer.from(key).toString("hex"), suite });
+    });
   }
 
   detach(id: string): void {
@@ -124,6 +135,10 @@ export class ReceiverPool {
         else m.firstFrame = message.at;
         return;
       }
+      case "floor-port":
+        this.#floorPorts.get(message.id)?.(message.port);
+        this.#floorPorts.delete(message.id);
+        return;
       case "cpu":
       case "report": {
         const pending = this.#pending.get(message.seq);
