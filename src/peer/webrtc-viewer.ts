@@ -334,13 +334,20 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
     this.#sentFrames[this.#sentNext] = frame;
     this.#sentSequences[this.#sentNext] = seq;
     this.#sentNext = (this.#sentNext + 1) % RETRANSMIT_FRAMES;
-    for (let i = 0; i < packets.length; i++) {
-      const packet = packets[i]!;
-      // The packets are shared: patch our sequence number in, send (the transport copies), move on.
-      packet[2] = seq >> 8;
-      packet[3] = seq & 0xff;
-      seq = (seq + 1) & 0xffff;
-      if (!track.sendMessageBinary(packet as Buffer)) this.stats.sendFailures++;
+    try {
+      for (let i = 0; i < packets.length; i++) {
+        const packet = packets[i]!;
+        // The packets are shared: patch our sequence number in, send (the transport copies), move on.
+        packet[2] = seq >> 8;
+        packet[3] = seq & 0xff;
+        seq = (seq + 1) & 0xffff;
+        if (!track.sendMessageBinary(packet as Buffer)) this.stats.sendFailures++;
+      }
+    } catch {
+      // The track closed mid-frame (libdatachannel throws "Track is closed" from its own thread's
+      // close): this viewer is going, and the other viewers of the fan-out must still get the frame.
+      this.stats.sendFailures++;
+      this.#waitingForKeyframe = true;
     }
     this.#videoSequence = seq;
     this.stats.framesSent++;
@@ -358,8 +365,12 @@ export class WebRtcViewer extends EventEmitter<WebRtcViewerEvents> {
     packet[2] = this.#audioSequence >> 8;
     packet[3] = this.#audioSequence & 0xff;
     this.#audioSequence = (this.#audioSequence + 1) & 0xffff;
-    if (track.sendMessageBinary(packet as Buffer)) this.stats.audioPacketsSent++;
-    else this.stats.sendFailures++;
+    try {
+      if (track.sendMessageBinary(packet as Buffer)) this.stats.audioPacketsSent++;
+      else this.stats.sendFailures++;
+    } catch {
+      this.stats.sendFailures++; // closed between the check and the send (see writeVideo)
+    }
   }
 
   /** Makes the viewer wait for the next keyframe (e.g. after a codec change). */

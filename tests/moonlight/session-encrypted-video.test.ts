@@ -5,12 +5,12 @@
  * encoded (the loop's access unit, less its leading AUD, plus the zero padding of the last shard).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createClientIdentity } from "../../src/moonlight/http/identity.ts";
-import { NvHttpClient } from "../../src/moonlight/http/nvhttp.ts";
+import type { NvHttpClient } from "../../src/moonlight/http/nvhttp.ts";
 import { MoonlightSession } from "../../src/moonlight/session.ts";
 import type { VideoFrame } from "../../src/moonlight/video/video-depacketizer.ts";
 import { loadVideoLoop } from "../../src/sim-host/media-source.ts";
-import { SimHost } from "../../src/sim-host/sim-host.ts";
+import type { SimHost } from "../../src/sim-host/sim-host.ts";
+import { startPairedSimHost } from "../support/paired-sim-host.ts";
 import { seededRandom } from "../support/seeded-random.ts";
 import { until } from "../support/server.ts";
 
@@ -19,11 +19,7 @@ let client: NvHttpClient;
 let appId: number;
 
 beforeAll(async () => {
-  host = new SimHost({ flavor: "sunshine", pin: "1357" });
-  const { httpPort } = await host.start();
-  client = new NvHttpClient({ address: "127.0.0.1", httpPort, identity: createClientIdentity() });
-  await client.pair({ pin: "1357" });
-  appId = (await client.appList())[0]!.id;
+  ({ host, client, appId } = await startPairedSimHost({ flavor: "sunshine", pin: "1357" }));
 });
 
 afterAll(async () => {

@@ -5,10 +5,10 @@
  * loss on the host's link becomes an RFI (0x0301), not an IDR request; without it, an IDR request.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createClientIdentity } from "../../src/moonlight/http/identity.ts";
-import { NvHttpClient } from "../../src/moonlight/http/nvhttp.ts";
+import type { NvHttpClient } from "../../src/moonlight/http/nvhttp.ts";
 import { MoonlightSession } from "../../src/moonlight/session.ts";
-import { SimHost } from "../../src/sim-host/sim-host.ts";
+import type { SimHost } from "../../src/sim-host/sim-host.ts";
+import { startPairedSimHost } from "../support/paired-sim-host.ts";
 import { seededRandom } from "../support/seeded-random.ts";
 import { until } from "../support/server.ts";
 
@@ -17,11 +17,7 @@ let client: NvHttpClient;
 let appId: number;
 
 beforeAll(async () => {
-  host = new SimHost({ pin: "1357", flavor: "sunshine" });
-  const { httpPort } = await host.start();
-  client = new NvHttpClient({ address: "127.0.0.1", httpPort, identity: createClientIdentity() });
-  await client.pair({ pin: "1357" });
-  appId = (await client.appList())[0]!.id;
+  ({ host, client, appId } = await startPairedSimHost({ pin: "1357", flavor: "sunshine" }));
 });
 
 afterAll(async () => {

@@ -9,8 +9,9 @@ import { join } from "node:path";
 import { createClientIdentity } from "../../src/moonlight/http/identity.ts";
 import { NvHttpClient } from "../../src/moonlight/http/nvhttp.ts";
 import { MoonlightSession, type ConnectedInfo } from "../../src/moonlight/session.ts";
-import { SimHost } from "../../src/sim-host/sim-host.ts";
+import type { SimHost } from "../../src/sim-host/sim-host.ts";
 import type { VideoFrame } from "../../src/moonlight/video/video-depacketizer.ts";
+import { startPairedSimHost } from "../support/paired-sim-host.ts";
 import { seededRandom } from "../support/seeded-random.ts";
 
 let host: SimHost;
@@ -18,11 +19,7 @@ let client: NvHttpClient;
 let appId: number;
 
 beforeAll(async () => {
-  host = new SimHost({ pin: "2468" });
-  const { httpPort } = await host.start();
-  client = new NvHttpClient({ address: "127.0.0.1", httpPort, identity: createClientIdentity() });
-  await client.pair({ pin: "2468" });
-  appId = (await client.appList())[0]!.id;
+  ({ host, client, appId } = await startPairedSimHost({ pin: "2468" }));
 });
 
 afterAll(async () => {
