@@ -128,8 +128,9 @@ export class StreamerProcess extends EventEmitter<StreamerProcessEvents> {
     this.#send({ t: "mediaTap", enabled });
   }
 
-  requestKeyframe(waiting: boolean): void {
-    this.#send({ t: "requestKeyframe", waiting });
+  /** Asks for a keyframe; for WebSocket viewer `peerId`'s own need when given. */
+  requestKeyframe(waiting: boolean, viewer?: { peerId: string; need: "join" | "loss" }): void {
+    this.#send({ t: "requestKeyframe", waiting, ...viewer });
   }
 
   /** Stops the child (graceful, then SIGKILL after `graceMs`); no restart follows. Idempotent. */

@@ -52,6 +52,8 @@ export interface StreamerView {
   egress: StreamerSnapshot["egress"];
   counters: StreamerSnapshot["counters"] | null;
   gateway_latency_ms: StreamerSnapshot["gateway_latency_ms"] | null;
+  /** streamer.fanout_processes: the processes holding the WebRTC viewers, and how many each holds. */
+  fanout_processes: StreamerSnapshot["fanout_processes"];
   restarts: number;
   /** The streamer's child process (null while it is being restarted). */
   pid: number | null;
@@ -112,6 +114,8 @@ export interface SupervisorOptions {
   viewerKeyframeIntervalMs?: number;
   /** streamer.reference_frame_invalidation = on */
   referenceFrameInvalidation?: boolean;
+  /** streamer.fanout_processes */
+  fanoutProcesses?: number;
 }
 
 /**
@@ -299,7 +303,7 @@ export class StreamerSupervisor {
       socket: peer.socket,
       viewOnly: peer.viewOnly,
       ...(this.#options.wsMaxBufferedBytes ? { maxBufferedBytes: this.#options.wsMaxBufferedBytes } : {}),
-      onKeyframeNeeded: () => entry.process.requestKeyframe(true),
+      onKeyframeNeeded: () => entry.process.requestKeyframe(true, { peerId: peer.id, need: "loss" }),
       onLinkChange: (quality, reason) => peer.send({ type: "link", quality, reason }),
     });
     entry.process.addExternalViewer(peer.id, peer.viewOnly);
@@ -307,7 +311,7 @@ export class StreamerSupervisor {
     const info = this.#streamInfo(entry, peer);
     if (info) peer.send({ type: "stream", info });
     this.#updateTap(entry);
-    entry.process.requestKeyframe(true);
+    entry.process.requestKeyframe(true, { peerId: peer.id, need: "join" });
   }
 
   #updateTap(entry: Entry): void {
@@ -339,7 +343,7 @@ export class StreamerSupervisor {
       // A WebSocket viewer's decoder lost its reference: it waits for the next keyframe, which
       // the host is asked for (coalesced with everyone else's requests).
       peer.ws.resetToKeyframe();
-      entry.process.requestKeyframe(true);
+      entry.process.requestKeyframe(true, { peerId: peer.id, need: "loss" });
       return;
     }
     entry.process.signal(peerId, message);
@@ -545,6 +549,7 @@ export class StreamerSupervisor {
       logLevel: this.#options.logLevel,
       ...(this.#janusUrlOf(spec) ? { janusUrl: this.#janusUrlOf(spec) } : {}),
       ...(this.#options.viewerKeyframeIntervalMs !== undefined ? { viewerKeyframeIntervalMs: this.#options.viewerKeyframeIntervalMs } : {}),
+      ...(this.#options.fanoutProcesses ? { fanoutProcesses: this.#options.fanoutProcesses } : {}),
     };
   }
 
@@ -591,6 +596,7 @@ export class StreamerSupervisor {
       counters: snapshot?.counters ?? null,
       egress: snapshot?.egress ?? null,
       gateway_latency_ms: snapshot?.gateway_latency_ms ?? null,
+      fanout_processes: snapshot?.fanout_processes ?? null,
       restarts: entry.process.restarts,
       pid: entry.process.pid ?? null,
       created_at: new Date(entry.createdAt).toISOString(),

@@ -46,6 +46,8 @@ export type FromShard =
   | { t: "signal"; id: string; m: ServerSignal }
   | { t: "input"; id: string; packet: InputPacket }
   | { t: "keyframe-request"; id: string; reason: WebRtcViewerEvents["keyframeRequest"][0] }
+  /** What the viewer's receiver reports / REMB said (WebRtcViewer's `linkFeedback`). */
+  | { t: "link-feedback"; id: string; fractionLost: number | undefined; rembBps: number | undefined }
   | { t: "open"; id: string }
   | { t: "closed"; id: string; reason: string }
   /** Frame `seq` was handed to every viewer of this process at epoch ms `at`. */

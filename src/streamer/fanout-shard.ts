@@ -8,6 +8,7 @@
  */
 import { logger } from "../core/log.ts";
 import type { RtpFrame } from "../peer/rtp-packetizer.ts";
+import { MoonlightWebInput } from "../compat/moonlight-web/input-channels.ts";
 import { WebRtcViewer } from "../peer/webrtc-viewer.ts";
 import { epochMs, type FromShard, type ShardViewerState, type ToShard } from "./fanout-shard-protocol.ts";
 
@@ -66,10 +67,12 @@ export function runFanoutShard(): void {
 
   const add = (options: Extract<ToShard, { t: "add" }>["viewer"]) => {
     const { id } = options;
-    const viewer = new WebRtcViewer({ ...options, signal: (m) => send({ t: "signal", id, m }) });
+    // A Helix browser's own input channels (docs/helix.md §1.2), as the streamer process has them.
+    const viewer = new WebRtcViewer({ ...options, channels: () => new MoonlightWebInput(), signal: (m) => send({ t: "signal", id, m }) });
     viewers.set(id, viewer);
     viewer.on("input", (packet) => send({ t: "input", id, packet }));
     viewer.on("keyframeRequest", (reason) => send({ t: "keyframe-request", id, reason }));
+    viewer.on("linkFeedback", (fractionLost, rembBps) => send({ t: "link-feedback", id, fractionLost, rembBps }));
     viewer.on("open", () => send({ t: "open", id }));
     viewer.on("closed", (reason) => {
       viewers.delete(id);

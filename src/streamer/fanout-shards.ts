@@ -221,6 +221,9 @@ export class FanoutShards implements MediaSink {
       case "keyframe-request":
         this.#viewers.get(m.id)?.viewer.emit("keyframeRequest", m.reason);
         return;
+      case "link-feedback":
+        this.#viewers.get(m.id)?.viewer.emit("linkFeedback", m.fractionLost, m.rembBps);
+        return;
       case "open":
         this.#viewers.get(m.id)?.viewer.emit("open");
         return;

@@ -24,6 +24,8 @@ export interface StreamerInit {
   janusUrl?: string;
   /** streamer.viewer_keyframe_interval_ms */
   viewerKeyframeIntervalMs?: number;
+  /** streamer.fanout_processes (absent or 0: viewers in the streamer's own process) */
+  fanoutProcesses?: number;
 }
 
 export type ToStreamer =
@@ -39,7 +41,8 @@ export type ToStreamer =
   | { t: "heartbeat"; peerId: string }
   /** Send raw frames and audio to the server (only while it has WebSocket viewers). */
   | { t: "mediaTap"; enabled: boolean }
-  | { t: "requestKeyframe"; waiting: boolean }
+  /** `peerId`: a WebSocket viewer's own need, limited per viewer as a WebRTC viewer's (viewer-keyframe-policy.ts). */
+  | { t: "requestKeyframe"; waiting: boolean; peerId?: string; need?: "join" | "loss" }
   | { t: "stop"; quitApp: boolean };
 
 export type FromStreamer =

@@ -25,13 +25,15 @@ import type { VideoFrame } from "../moonlight/video/video-depacketizer.ts";
 import type { ServerSignal, StreamerStatus, StreamInfo, ViewerSignal } from "../peer/signaling.ts";
 import type { ViewerChannelsFactory } from "../peer/viewer-channels.ts";
 import { WebRtcViewer, type IceSettings, type WebRtcViewerStats } from "../peer/webrtc-viewer.ts";
+import type { FanoutShards } from "./fanout-shards.ts";
+import type { ShardViewer } from "./shard-viewer.ts";
 import { Backoff } from "./backoff.ts";
 import { InputMixer } from "./input-mixer.ts";
 import { JanusEgress, type JanusEgressHealth } from "./janus-egress.ts";
 import { KeyframeRequester } from "./keyframe-requester.ts";
 import { MediaFanout } from "./media-fanout.ts";
 import { StreamBitrate } from "./stream-bitrate.ts";
-import { ViewerKeyframePolicy, type ViewerKeyframeState } from "./viewer-keyframe-policy.ts";
+import { ViewerKeyframePolicy, type KeyframeNeed, type ViewerKeyframeState } from "./viewer-keyframe-policy.ts";
 import { ViewerLink, type LinkVerdict } from "./viewer-link.ts";
 import { ViewerLiveness } from "./viewer-liveness.ts";
 
@@ -54,6 +56,11 @@ export interface StreamerOptions {
   janusUrl?: string;
   /** Understands channels a WebRTC viewer opens itself (src/peer/viewer-channels.ts). */
   viewerChannels?: ViewerChannelsFactory;
+  /**
+   * WebRTC viewers live in these fan-out processes instead of this one (streamer.fanout_processes):
+   * their per-packet SRTP and sends then run on other cores. The streamer closes them when it stops.
+   */
+  fanoutShards?: FanoutShards;
   /** A viewer's keyframe requests after a loss reach the host at most this often (streamer.viewer_keyframe_interval_ms). */
   viewerKeyframeIntervalMs?: number;
 }
@@ -68,6 +75,9 @@ const STALE_LOSS_REPORT_MS = 300;
 
 /** streamer.viewer_keyframe_interval_ms's default. */
 export const DEFAULT_VIEWER_KEYFRAME_INTERVAL_MS = 5000;
+
+/** A WebRTC viewer, here or in a fan-out process (same surface). */
+type StreamerViewer = WebRtcViewer | ShardViewer;
 
 export interface ViewerInfo {
   id: string;
@@ -120,6 +130,8 @@ export interface StreamerSnapshot {
     input_dropped: number;
   };
   gateway_latency_ms: { p50: number; p99: number; samples: number };
+  /** The fan-out processes holding the WebRTC viewers (streamer.fanout_processes), null when in-process. */
+  fanout_processes: { pid: number; viewers: number; exited: boolean; frames_skipped: number }[] | null;
   /** Where else the stream goes (an SFU), and how that is going. */
   egress: { janus: JanusEgressHealth } | null;
   last_error: string | null;
@@ -154,7 +166,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
   readonly id: string;
   readonly createdAt = new Date();
   readonly #options: StreamerOptions;
-  readonly #viewers = new Map<string, WebRtcViewer>();
+  readonly #viewers = new Map<string, StreamerViewer>();
   /** Viewers whose media another process delivers (WebSocket transport); only their input is here. */
   readonly #external = new Map<string, ExternalViewer>();
   #tap: MediaTap | undefined;
@@ -191,6 +203,8 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     this.id = options.id;
     this.#options = options;
     this.#backoff = options.backoff ?? new Backoff();
+    // The fan-out processes are one sink: each frame crosses to each process once.
+    if (options.fanoutShards) this.#fanout.add(options.fanoutShards);
     this.#mixer = new InputMixer((packet) => this.#session?.send(packet));
     this.#liveness = new ViewerLiveness({
       ...(options.viewerSilenceMs !== undefined ? { silenceMs: options.viewerSilenceMs } : {}),
@@ -209,13 +223,15 @@ export class Streamer extends EventEmitter<StreamerEvents> {
       // A viewer whose request is held back (it asked within its interval) or that gets keyframes
       // only does not keep the repeats going: it waits for whichever keyframe comes next.
       isWaiting: () =>
-        this.#externalWaiting || this.#janus?.waitingForKeyframe === true || [...this.#viewers.values()].some((v) => this.#waitsForHost(v)),
+        this.#externalWaiting ||
+        this.#janus?.waitingForKeyframe === true ||
+        [...this.#external.keys()].some((id) => this.#viewerKeyframes.awaiting(id)) || [...this.#viewers.values()].some((v) => this.#waitsForHost(v)),
     });
     this.#viewerKeyframes = new ViewerKeyframePolicy({
       requestFromHost: () => this.#keyframes.request(),
       intervalMs: options.viewerKeyframeIntervalMs ?? DEFAULT_VIEWER_KEYFRAME_INTERVAL_MS,
       othersWatching: (id) => {
-        let others = this.#external.size + (this.#janus ? 1 : 0);
+        let others = this.#external.size - (this.#external.has(id) ? 1 : 0) + (this.#janus ? 1 : 0);
         for (const viewer of this.#viewers.values()) if (viewer.id !== id && viewer.receivingVideo) others++;
         return others;
       },
@@ -248,6 +264,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     const { id } = options;
     const viewer: ExternalViewer = { id, viewOnly: options.viewOnly ?? false, connectedAt: Date.now(), lastHeardAt: performance.now(), ...(options.signal ? { signal: options.signal } : {}) };
     this.#external.set(id, viewer);
+    this.#viewerKeyframes.add(id);
     this.#mixer.addViewer(id, { viewOnly: options.viewOnly ?? false });
     this.#liveness.watch(id, () => viewer.lastHeardAt);
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
@@ -268,6 +285,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
 
   #closeExternal(id: string, reason: string): void {
     if (!this.#external.delete(id)) return;
+    this.#viewerKeyframes.remove(id);
     this.#liveness.unwatch(id);
     this.#mixer.removeViewer(id);
     this.emit("viewerLeft", id, reason);
@@ -281,8 +299,17 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     this.#tap = tap;
   }
 
-  /** Someone outside (a WebSocket viewer) needs a keyframe; `stillWaiting` keeps the retry going. */
-  requestKeyframe(stillWaiting = true): void {
+  /**
+   * Someone outside needs a keyframe; `stillWaiting` keeps the retry going. A WebSocket viewer's
+   * own need (`viewer`) goes through the per-viewer policy as a WebRTC viewer's does: one that keeps
+   * losing its picture cannot raise everyone's keyframe rate; its request, once passed on, is
+   * repeated until a keyframe comes, a held one is not.
+   */
+  requestKeyframe(stillWaiting = true, viewer?: { id: string; need: KeyframeNeed }): void {
+    if (viewer && this.#external.has(viewer.id)) {
+      this.#viewerKeyframes.request(viewer.id, viewer.need);
+      return;
+    }
     this.#externalWaiting = stillWaiting;
     if (stillWaiting) this.#keyframes.request();
   }
@@ -300,20 +327,24 @@ export class Streamer extends EventEmitter<StreamerEvents> {
   addViewer(options: { signal: (message: ServerSignal) => void; viewOnly?: boolean; id?: string; iceServers?: string[] }): { id: string; handleSignal: (m: ViewerSignal) => void; close: (reason?: string) => void } {
     if (this.#stopped) throw new StreamerStateError("streamer stopped");
     const id = options.id ?? `p${++this.#viewerSeq}-${randomInt(0, 0xffff).toString(16)}`;
-    const viewer = new WebRtcViewer({
+    const settings = {
       id,
       stream: this.#streamInfoFor(),
       videoSsrc: this.#fanout.videoSsrc,
       audioSsrc: this.#fanout.audioSsrc,
       viewOnly: options.viewOnly ?? false,
       signal: options.signal,
-      ...(this.#options.viewerChannels ? { channels: this.#options.viewerChannels } : {}),
       ...(this.#options.ice || options.iceServers
         ? { ice: { ...this.#options.ice, ...(options.iceServers ? { iceServers: options.iceServers } : {}) } }
         : {}),
-    });
+    };
+    const shards = this.#options.fanoutShards;
+    // In a fan-out process the viewer starts (sends its offer) as soon as the process has it.
+    const viewer: StreamerViewer = shards
+      ? shards.add(settings)
+      : new WebRtcViewer({ ...settings, ...(this.#options.viewerChannels ? { channels: this.#options.viewerChannels } : {}) });
     this.#viewers.set(id, viewer);
-    this.#fanout.add(viewer);
+    if (!shards) this.#fanout.add(viewer as WebRtcViewer);
     this.#mixer.addViewer(id, { viewOnly: options.viewOnly ?? false });
     this.#liveness.watch(id, () => viewer.lastHeardAt);
     viewer.on("input", (packet) => this.#mixer.handle(id, packet));
@@ -330,7 +361,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     viewer.on("closed", (reason) => this.#onViewerClosed(id, reason));
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
-    viewer.start();
+    if (viewer instanceof WebRtcViewer) viewer.start();
     options.signal({ type: "status", status: this.#status, ...(this.#lastError ? { detail: this.#lastError } : {}) });
     this.emit("viewerJoined", id);
     log.info(`${this.id}: viewer ${id} joined (${this.#viewers.size} now)`);
@@ -359,6 +390,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     for (const viewer of [...this.#viewers.values()]) viewer.close(`streamer ${reason}`);
     for (const id of [...this.#external.keys()]) this.#closeExternal(id, `streamer ${reason}`);
     await this.#janus?.close();
+    await this.#options.fanoutShards?.close();
     const session = this.#session;
     this.#session = undefined;
     if (session) await session.stop({ quitApp: options.quitApp ?? false });
@@ -411,7 +443,9 @@ export class Streamer extends EventEmitter<StreamerEvents> {
         input_merged: this.#mixer.stats.merged,
         input_dropped: this.#mixer.stats.dropped,
       },
-      gateway_latency_ms: this.#fanout.latency.summary(),
+      gateway_latency_ms: (this.#options.fanoutShards?.latency ?? this.#fanout.latency).summary(),
+      fanout_processes:
+        this.#options.fanoutShards?.load.map((p) => ({ pid: p.pid, viewers: p.viewers, exited: p.exited, frames_skipped: p.framesSkipped })) ?? null,
       egress: this.#janus ? { janus: { ...this.#janus.health } } : null,
       last_error: this.#lastError,
       created_at: this.createdAt.toISOString(),
@@ -518,8 +552,10 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     if (frame.isIdr) this.#externalWaiting = false;
     this.#bitrate.add(frame.data.byteLength);
     const written = this.#fanout.writeVideo(frame.data, frame.isIdr, frame.arrivalUs);
+    // WebSocket viewers get their frames through the tap (in the server's process): a keyframe
+    // there meets their needs too.
+    if (frame.isIdr && (written || (this.#tap !== undefined && this.#external.size > 0))) this.#viewerKeyframes.keyframeSent();
     if (frame.isIdr && written) {
-      this.#viewerKeyframes.keyframeSent();
       const now = performance.now();
       for (const viewer of this.#viewers.values()) if (viewer.receivingVideo) this.#keyframeSentAt.set(viewer.id, now);
       // A viewer whose link is slower than the stream gets this keyframe and skips to the next one.
@@ -534,7 +570,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
    * means its delta frames no longer decode: it skips to the next keyframe, whoever asked for it,
    * and its own request reaches the host only as often as the policy allows.
    */
-  #onViewerKeyframeRequest(viewer: WebRtcViewer, link: ViewerLink, reason: "pli" | "fir" | "viewer" | "track-open"): void {
+  #onViewerKeyframeRequest(viewer: StreamerViewer, link: ViewerLink, reason: "pli" | "fir" | "viewer" | "track-open"): void {
     if (reason === "track-open") {
       this.#viewerKeyframes.request(viewer.id, "join");
       return;
@@ -551,7 +587,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
    * Tells the viewer when its link verdict changes, so that its player can say why the picture is
    * poor. Checked on each receiver report (about once a second) and each lost picture.
    */
-  #tellLink(viewer: WebRtcViewer, link: ViewerLink): void {
+  #tellLink(viewer: StreamerViewer, link: ViewerLink): void {
     const verdict = link.verdict(this.#bitrate.bps, this.#viewerKeyframes.intervalMs);
     if (this.#toldLink.get(viewer.id) === verdict.quality) return;
     if (verdict.quality === "good" && !this.#toldLink.has(viewer.id)) return;
@@ -561,7 +597,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
   }
 
   /** Whether this viewer's wait should keep the host requests repeating. */
-  #waitsForHost(viewer: WebRtcViewer): boolean {
+  #waitsForHost(viewer: StreamerViewer): boolean {
     if (!viewer.waitingForKeyframe || viewer.state !== "connected") return false;
     if (this.#links.get(viewer.id)?.keyframesOnly) return false;
     return this.#viewerKeyframes.state(viewer.id)?.holding !== true;
@@ -621,7 +657,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
     this.#toldLink.delete(id);
     this.#keyframeSentAt.delete(id);
     this.#viewerKeyframes.remove(id);
-    this.#fanout.delete(viewer);
+    if (viewer instanceof WebRtcViewer) this.#fanout.delete(viewer);
     this.#liveness.unwatch(id);
     this.#mixer.removeViewer(id);
     this.emit("viewerLeft", id, reason);

@@ -103,6 +103,11 @@ export class ViewerKeyframePolicy {
     }
   }
 
+  /** Viewer `id`'s request was passed on and no keyframe has gone out since. */
+  awaiting(id: string): boolean {
+    return this.#viewers.get(id)?.awaiting === true;
+  }
+
   /** Some viewer's request was passed on and no keyframe has gone out since. */
   hasGrantedWaiting(): boolean {
     for (const entry of this.#viewers.values()) if (entry.awaiting) return true;

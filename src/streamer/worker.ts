@@ -9,6 +9,8 @@ import { NvHttpClient } from "../moonlight/http/nvhttp.ts";
 import { MoonlightWebInput } from "../compat/moonlight-web/input-channels.ts";
 import { MoonlightSession } from "../moonlight/session.ts";
 import { isToStreamer, type FromStreamer, type StreamerInit, type ToStreamer } from "./ipc.ts";
+import { selfCommand } from "../core/self-command.ts";
+import { FanoutShards } from "./fanout-shards.ts";
 import { Streamer } from "./streamer.ts";
 
 const log = logger("worker");
@@ -50,9 +52,33 @@ export async function runStreamerWorker(): Promise<number> {
     finish(code);
   };
 
+  /**
+   * Set while the fan-out processes start (streamer.fanout_processes): messages that come
+   * meanwhile (a viewer joining) wait for the streamer, in their order.
+   */
+  let starting: Promise<void> | undefined;
+  let waitingMessages = 0;
+
   const start = (init: StreamerInit) => {
-    if (streamer) return;
+    if (streamer || starting) return;
     if ((LOG_LEVELS as readonly string[]).includes(init.logLevel)) setLogLevel(init.logLevel as LogLevelName);
+    if (!init.fanoutProcesses) return run(init);
+    starting = FanoutShards.start({ processes: init.fanoutProcesses, command: selfCommand(["__fanout-shard"]) }).then(
+      (shards) => {
+        log.info(`${init.id}: ${shards.processes} fan-out process(es) for its WebRTC viewers`);
+        if (stopping) void shards.close();
+        else run(init, shards);
+      },
+      (error: Error) => {
+        log.error(`${init.id}: fan-out processes: ${error.message}`);
+        void stop(false, `failed: fan-out processes: ${error.message}`, EXIT_PERMANENT_FAILURE);
+      },
+    ).then(() => {
+      if (waitingMessages === 0) starting = undefined;
+    });
+  };
+
+  const run = (init: StreamerInit, fanoutShards?: FanoutShards) => {
     const client = new NvHttpClient({
       address: init.host.address,
       httpPort: init.host.httpPort,
@@ -67,6 +93,7 @@ export async function runStreamerWorker(): Promise<number> {
       // A Helix browser's own input channels (docs/helix.md §1.2) on any WebRTC viewer.
       viewerChannels: () => new MoonlightWebInput(),
       ...(init.viewerKeyframeIntervalMs !== undefined ? { viewerKeyframeIntervalMs: init.viewerKeyframeIntervalMs } : {}),
+      ...(fanoutShards ? { fanoutShards } : {}),
       createSession: () => new MoonlightSession({ client, appId: init.appId, settings: init.settings }),
     });
     streamer = current;
@@ -151,7 +178,7 @@ export async function runStreamerWorker(): Promise<number> {
         );
         return;
       case "requestKeyframe":
-        return streamer?.requestKeyframe(message.waiting);
+        return streamer?.requestKeyframe(message.waiting, message.peerId !== undefined ? { id: message.peerId, need: message.need ?? "loss" } : undefined);
       case "stop":
         return void stop(message.quitApp, "stopped by the server");
     }
@@ -162,11 +189,19 @@ export async function runStreamerWorker(): Promise<number> {
       log.warn(`ignoring a malformed IPC message: ${JSON.stringify(message)?.slice(0, 200)}`);
       return;
     }
-    try {
-      handle(message);
-    } catch (error) {
-      log.error(`IPC ${message.t}: ${(error as Error).message}`);
-    }
+    const dispatch = () => {
+      try {
+        handle(message);
+      } catch (error) {
+        log.error(`IPC ${message.t}: ${(error as Error).message}`);
+      }
+    };
+    if (!starting) return dispatch();
+    waitingMessages++;
+    starting = starting.then(() => {
+      dispatch();
+      if (--waitingMessages === 0) starting = undefined;
+    });
   });
   // The server died or closed the channel: stop rather than linger as an orphan.
   process.on("disconnect", () => void stop(false, "server went away"));

@@ -111,6 +111,31 @@ describe("WebSocket media transport", () => {
     }
   });
 
+  test("a WebSocket viewer that keeps asking for keyframes beside two clean ones raises no one's keyframe rate (its need is its own)", async () => {
+    const clean = [await joinWs("?transport=websocket"), await joinWs("?transport=websocket")];
+    const lossy = await joinWs("?transport=websocket");
+    try {
+      await until(() => [...clean, lossy].every((c) => c.video.length > 30), 15_000, "every viewer playing");
+      const idrsBefore = sim.media!.stats.video.idrRequests;
+      const cleanBefore = clean.map((c) => c.video.length);
+      const started = performance.now();
+      // ~60 requests in 3 s, as a decoder that keeps failing would send.
+      const asks = setInterval(() => lossy.ws.send(JSON.stringify({ type: "keyframe" })), 50);
+      await Bun.sleep(3000);
+      clearInterval(asks);
+      const seconds = (performance.now() - started) / 1000;
+      const idrRequests = sim.media!.stats.video.idrRequests - idrsBefore;
+      const cleanFps = clean.map((c, i) => (c.video.length - cleanBefore[i]!) / seconds);
+      console.log(`WebSocket viewer isolation: ${idrRequests} host IDR requests in ${seconds.toFixed(1)} s; clean fps ${cleanFps.map((f) => f.toFixed(1))}`);
+      // streamer.viewer_keyframe_interval_ms (5 s): at most one of its requests in these 3 s, plus
+      // the repeats of that one until its keyframe arrives (before: one per request, ~20).
+      expect(idrRequests).toBeLessThanOrEqual(6);
+      for (const fps of cleanFps) expect(fps).toBeGreaterThan(40);
+    } finally {
+      for (const c of [...clean, lossy]) c.ws.close();
+    }
+  });
+
   test("an auto viewer whose WebRTC never connects is moved to the WebSocket transport", async () => {
     const client = await joinWs("?transport=auto");
     try {

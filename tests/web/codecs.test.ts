@@ -124,7 +124,11 @@ for (const flavor of ["sunshine", "wolf"] as const) {
         const id = await startStreamer(flavor, codec);
         const page = await openViewer(id);
         try {
-          await until(async () => ((await webrtcVideo(page))?.framesDecoded ?? 0) > 120, 30_000, `${codec} frames decoded over WebRTC`);
+          await until(async () => ((await webrtcVideo(page))?.framesDecoded ?? 0) > 120, 30_000, `${codec} frames decoded over WebRTC`).catch(async (error: Error) => {
+            // What the page received and what the streamer did, for a failure seen once in CI.
+            const streamer = await api<{ counters: unknown; viewers: unknown }>(serve.url, "GET", `api/streamers/${id}`).catch(() => undefined);
+            throw new Error(`${error.message}: page ${JSON.stringify(await webrtcVideo(page).catch(() => undefined))}, label "${await playerLabel(page).catch(() => "")}"; streamer viewers ${JSON.stringify(streamer?.viewers)}; counters ${JSON.stringify(streamer?.counters)}`);
+          });
           const report = (await webrtcVideo(page))!;
           results.push(`${flavor} | ${codec} | WebRTC | ${report.framesDecoded} | ${report.pliCount} PLI | ${report.framesDropped}`);
           expect(report.mimeType.toLowerCase()).toBe(codec === "av1" ? "video/av1" : "video/h264");
