@@ -104,10 +104,19 @@ try {
     bitrate: 10000, packet_size: 1024, fps: 60, width: 1280, height: 720, video_sample_queue_size: 10, play_audio_local: false,
     audio_sample_queue_size: 10, video_supported_formats: 1, video_colorspace: "Rec709", video_color_range_full: false,
   } }));
-  type Streamer = { status: string; counters: { framesEmitted: number } };
-  const live = await poll("the keepalive's streamer receives frames", 20_000, async () => {
-    const streamers = (await (await fetch(`${base}/api/streamers`, { headers: helix })).json()) as Streamer[];
-    return streamers.find((s) => s.status === "live" && s.counters.framesEmitted > 0);
+  // Helix's bearer gets Helix's shapes on /api/streamers (docs/helix.md §2): frames are read from
+  // our Prometheus metrics, which answer the same bearer.
+  let seen = "";
+  const framesTotal = async () => {
+    seen = await (await fetch(`${base}/metrics`, { headers: helix })).text();
+    const line = seen.split("\n").find((l) => l.startsWith("mlstream_frames_total{") && l.includes('"mlw-image-check"'));
+    return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
+  };
+  const frames = await poll("the keepalive's streamer receives frames", 20_000, async () => {
+    const n = await framesTotal();
+    return n > 0 ? n : undefined;
+  }).catch((error: Error) => {
+    throw new CheckFailed(`${error.message}; metrics then: ${seen.split("\n").filter((l) => l.startsWith("mlstream_")).join(" | ").slice(0, 2000)}`);
   });
   const firstFrameMs = performance.now() - kickoffStarted;
   ws.close();
@@ -120,7 +129,7 @@ try {
   const size = Number((await podman(["image", "inspect", image, "--format", "{{.Size}}"])).stdout);
   console.log(JSON.stringify({
     image, size_mb: Math.round(size / 1e6), healthy_ms: Math.round(healthyMs), uid: Number(uid), pair_ms: Math.round(pairMs),
-    keepalive_first_frame_ms: Math.round(firstFrameMs), frames_at_check: live.counters.framesEmitted, stop_ms: Math.round(stopMs), exit_code: Number(exitCode),
+    keepalive_first_frame_ms: Math.round(firstFrameMs), frames_at_check: frames, stop_ms: Math.round(stopMs), exit_code: Number(exitCode),
   }));
 } catch (error) {
   failed = true;
