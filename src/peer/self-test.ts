@@ -16,6 +16,39 @@ export class SelfTestError extends Error {
   override name = "SelfTestError";
 }
 
+/** Peers being closed: a description or candidate still queued for them is dropped. */
+const closed = new WeakSet<PeerConnection>();
+
+/**
+ * Passes `from`'s description and candidates to `to`. A candidate can come before the description
+ * it belongs to, and callbacks can still come after `close()`: either, applied as it came, makes
+ * libdatachannel throw inside a native callback, which aborts the process (seen once in CI). So
+ * candidates wait for the description, and nothing is applied to a closed peer.
+ */
+function signal(from: PeerConnection, to: PeerConnection, fail: (error: Error) => void): void {
+  let described = false;
+  const pending: [candidate: string, mid: string][] = [];
+  const apply = (what: () => void) => {
+    if (closed.has(to)) return;
+    try {
+      what();
+    } catch (error) {
+      fail(new SelfTestError(`signaling between the two peers: ${(error as Error).message}`));
+    }
+  };
+  from.onLocalDescription((sdp, type) =>
+    apply(() => {
+      to.setRemoteDescription(sdp, type);
+      described = true;
+      for (const [candidate, mid] of pending.splice(0)) to.addRemoteCandidate(candidate, mid);
+    }),
+  );
+  from.onLocalCandidate((candidate, mid) => {
+    if (described) apply(() => to.addRemoteCandidate(candidate, mid));
+    else pending.push([candidate, mid]);
+  });
+}
+
 export async function runDataChannelSelfTest(timeoutMs = 10_000): Promise<SelfTestResult> {
   const started = performance.now();
   // Bound to loopback: the self-test must never send a packet off this machine.
@@ -26,10 +59,8 @@ export async function runDataChannelSelfTest(timeoutMs = 10_000): Promise<SelfTe
   try {
     return await new Promise<SelfTestResult>((resolve, reject) => {
       timer = setTimeout(() => reject(new SelfTestError(`no data-channel echo within ${timeoutMs} ms (offerer state ${offerer.state()})`)), timeoutMs);
-      offerer.onLocalDescription((sdp, type) => answerer.setRemoteDescription(sdp, type));
-      offerer.onLocalCandidate((candidate, mid) => answerer.addRemoteCandidate(candidate, mid));
-      answerer.onLocalDescription((sdp, type) => offerer.setRemoteDescription(sdp, type));
-      answerer.onLocalCandidate((candidate, mid) => offerer.addRemoteCandidate(candidate, mid));
+      signal(offerer, answerer, reject);
+      signal(answerer, offerer, reject);
       answerer.onDataChannel((channel) => {
         channel.onMessage((message) => channel.sendMessage(`echo:${String(message)}`));
       });
@@ -47,6 +78,7 @@ export async function runDataChannelSelfTest(timeoutMs = 10_000): Promise<SelfTe
     });
   } finally {
     clearTimeout(timer);
+    closed.add(offerer).add(answerer);
     offerer.close();
     answerer.close();
   }
