@@ -1,10 +1,7 @@
 /**
- * One UDP media socket of a session (video or audio): bound to an ephemeral port, it pings the
- * host every 500 ms for the whole session so that the host learns (and keeps) where to send, and
- * hands every datagram it receives to `onDatagram`, synchronously (reference §5.1, §6.1).
- *
- * Ping: the 16 ASCII characters of `X-SS-Ping-Payload` followed by a u32be sequence (1, 2, …), or
- * the legacy 4 bytes `PING` when the host sent no payload.
+ * One UDP media socket of a session (audio, and video where the receive thread cannot run): bound
+ * to an ephemeral port, it pings the host for the whole session (media-ping.ts) and hands every
+ * datagram it receives to `onDatagram`, synchronously (reference §5.1, §6.1).
  *
  * Receive path (issue 22): Bun's native UDP socket (batched recvmmsg, one callback per datagram
  * with a fresh Buffer, no EventEmitter and no remote-info object as node:dgram makes), with the
@@ -12,14 +9,14 @@
  */
 import { isIPv6 } from "node:net";
 import { logger } from "../core/log.ts";
+import { MediaPing } from "./media-ping.ts";
 import { setReceiveBuffer, udpSocketFd } from "./udp-receive-buffer.ts";
 
 const log = logger("media-socket");
 
 /** Large enough to absorb an IDR burst at high bitrates (runtime notes: 8 MB lost nothing). */
 export const MEDIA_RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024;
-export const PING_INTERVAL_MS = 500;
-const LEGACY_PING = new TextEncoder().encode("PING");
+export { PING_INTERVAL_MS } from "./media-ping.ts";
 
 export interface MediaSocketOptions {
   host: string;
@@ -35,10 +32,7 @@ type UdpSocket = import("bun").udp.Socket<"buffer">;
 
 export class MediaSocket {
   readonly #socket: UdpSocket;
-  readonly #options: MediaSocketOptions;
-  readonly #ping: Uint8Array;
-  #pingSequence = 0;
-  #timer: ReturnType<typeof setInterval> | ReturnType<typeof setTimeout> | undefined;
+  readonly #ping: MediaPing;
   #closed = false;
   /** Datagrams dropped because they came from elsewhere. */
   foreignDatagrams = 0;
@@ -47,9 +41,13 @@ export class MediaSocket {
 
   private constructor(socket: UdpSocket, options: MediaSocketOptions) {
     this.#socket = socket;
-    this.#options = options;
-    this.#ping = options.pingPayload && options.pingPayload.length === 16 ? new Uint8Array(20) : LEGACY_PING;
-    if (this.#ping.length === 20) this.#ping.set(new TextEncoder().encode(options.pingPayload));
+    this.#ping = new MediaPing(options.pingPayload, (ping) => {
+      try {
+        socket.send(ping, options.port, options.host);
+      } catch (error) {
+        log.debug(`ping not sent: ${(error as Error).message}`);
+      }
+    });
   }
 
   static async open(options: MediaSocketOptions): Promise<MediaSocket> {
@@ -84,35 +82,15 @@ export class MediaSocket {
     return this.#socket.port;
   }
 
-  /** Sends the first ping now and then every 500 ms until closed. */
-  /**
-   * Sends the first ping on the next turn of the event loop, then every 500 ms until closed. The
-   * first ping starts the host's video: going out a turn later (as node:dgram's send did) lets the
-   * control stream's Start A (an IDR request, flushed in a microtask) reach the host first, so
-   * that the host's first frame answers it instead of a second IDR right after.
-   */
+  /** Pings the host from the next turn of the event loop on, every 500 ms, until closed. */
   startPings(): void {
-    if (this.#timer || this.#closed) return;
-    this.#timer = setTimeout(() => {
-      if (this.#closed) return;
-      this.#sendPing();
-      this.#timer = setInterval(() => this.#sendPing(), PING_INTERVAL_MS);
-    }, 0);
-  }
-
-  #sendPing(): void {
-    if (this.#ping.length === 20) new DataView(this.#ping.buffer).setUint32(16, ++this.#pingSequence, false);
-    try {
-      this.#socket.send(this.#ping, this.#options.port, this.#options.host);
-    } catch (error) {
-      log.debug(`ping not sent: ${(error as Error).message}`);
-    }
+    if (!this.#closed) this.#ping.start();
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#timer) clearTimeout(this.#timer); // clears an interval too
+    this.#ping.stop();
     this.#socket.close();
   }
 }

@@ -23,13 +23,13 @@ import type { ControlMessage } from "./control/control-messages.ts";
 import { HostSilenceWatch } from "./host-silence.ts";
 import type { InputPacket } from "./input/input.ts";
 import { createSessionKeys, type AudioConfiguration, type SessionKeys } from "./http/launch.ts";
-import { MediaSocket } from "./media-socket.ts";
+import { MEDIA_RECEIVE_BUFFER_BYTES, MediaSocket } from "./media-socket.ts";
 import type { VideoCodec } from "./video/nal.ts";
 import type { NvHttpClient } from "./http/nvhttp.ts";
 import { performRtspHandshake, type RtspHandshakeResult } from "./rtsp/rtsp-client.ts";
 import type { ServerInfo } from "./http/serverinfo.ts";
-import { VideoCipher } from "./video/video-crypto.ts";
-import { VideoDepacketizer, type VideoFrame } from "./video/video-depacketizer.ts";
+import type { VideoFrame } from "./video/video-depacketizer.ts";
+import { openVideoReceiver, type VideoReceiveMode, type VideoReceiver } from "./video/video-receiver.ts";
 import { offeredVideoFormats } from "./video-formats.ts";
 
 const log = logger("session");
@@ -77,6 +77,8 @@ export interface ConnectedInfo {
   /** The session continued a paused one (/resume) rather than starting the app. */
   resumed: boolean;
   appId: number;
+  /** Where video is received: the receive thread, or the event loop (video/video-receiver.ts). */
+  videoReceive: VideoReceiveMode;
 }
 
 export interface SessionTermination {
@@ -152,6 +154,8 @@ export interface MoonlightSessionOptions {
   initialAudioDiscardMs?: number;
   /** Loss injection (tests, diagnostics): a video datagram for which this returns true is dropped on arrival. */
   dropVideoDatagram?: () => boolean;
+  /** Where video is received (video/video-receiver.ts); default: the receive thread where it can run. */
+  videoReceiveMode?: VideoReceiveMode;
 }
 
 function codecOf(videoFormat: number): VideoCodec {
@@ -193,9 +197,8 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
   #connected: ConnectedInfo | undefined;
   #rtsp: RtspHandshakeResult | undefined;
   #audioSocket: MediaSocket | undefined;
-  #videoSocket: MediaSocket | undefined;
   #control: ControlStream | undefined;
-  #video: VideoDepacketizer | undefined;
+  #video: VideoReceiver | undefined;
   #audio: AudioDepacketizer | undefined;
   #watchdog: ReturnType<typeof setTimeout> | undefined;
   #silence: HostSilenceWatch | undefined;
@@ -304,38 +307,35 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
       // ── video socket, depacketizer and pings ──
       this.#enter("video");
       const codec = codecOf(rtsp.videoFormat);
-      this.#video = new VideoDepacketizer(
-        {
-          codec,
-          // What the host cuts shards to (smaller than asked with encryption or when remote).
-          packetSize: rtsp.videoPacketSize,
-          ...((rtsp.encryptionEnabled & 0x02) !== 0 ? { cipher: new VideoCipher(this.#keys.rikey) } : {}),
-          referenceFrameInvalidation: (settings.referenceFrameInvalidation ?? false) && rtsp.describe.refPicInvalidation,
-        },
-        {
-          onFrame: (frame) => this.#onFrame(frame),
-          onFrameLoss: (loss) => this.#invalidateReferenceFrames(loss.firstFrame, loss.lastFrame),
-          onIdrNeeded: (reason) => {
-            log.debug(`requesting IDR (${reason})`);
-            this.requestIdr();
-          },
-        },
-      );
-      const video = this.#video;
       const dropVideo = this.#options.dropVideoDatagram;
-      this.#videoSocket = await this.#atStage("video", () =>
-        MediaSocket.open({
-          host,
-          port: rtsp.video.port,
-          ...(rtsp.video.pingPayload ? { pingPayload: rtsp.video.pingPayload } : {}),
-          onDatagram: (datagram) => {
-            if (dropVideo?.()) return;
-            this.counters.videoBytes += datagram.byteLength;
-            video.push(datagram, Math.round(performance.now() * 1000));
+      this.#video = await this.#atStage("video", () =>
+        openVideoReceiver(
+          {
+            host,
+            port: rtsp.video.port,
+            ...(rtsp.video.pingPayload ? { pingPayload: rtsp.video.pingPayload } : {}),
+            codec,
+            // What the host cuts shards to (smaller than asked with encryption or when remote).
+            packetSize: rtsp.videoPacketSize,
+            ...((rtsp.encryptionEnabled & 0x02) !== 0 ? { key: this.#keys.rikey } : {}),
+            referenceFrameInvalidation: (settings.referenceFrameInvalidation ?? false) && rtsp.describe.refPicInvalidation,
+            receiveBufferBytes: MEDIA_RECEIVE_BUFFER_BYTES,
+            ...(dropVideo ? { dropDatagram: dropVideo } : {}),
+            ...(this.#options.videoReceiveMode ? { mode: this.#options.videoReceiveMode } : {}),
           },
-        }),
+          {
+            onFrame: (frame) => this.#onFrame(frame),
+            onFrameLoss: (loss) => this.#invalidateReferenceFrames(loss.firstFrame, loss.lastFrame),
+            onIdrNeeded: (reason) => {
+              log.debug(`requesting IDR (${reason})`);
+              this.requestIdr();
+            },
+            onError: (error) => this.#terminate({ code: -1, reason: error.message }),
+          },
+        ),
       );
-      this.#videoSocket.startPings();
+      log.debug(`video received ${this.#video.mode === "thread" ? "in the video receive thread" : "on the event loop"}`);
+      this.#video.startPings();
       this.#armWatchdog();
       this.#check(signal);
 
@@ -349,6 +349,7 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
         audio: { channels, encrypted: rtsp.audioEncrypted, packetDurationMs },
         resumed: resumed.resumed,
         appId,
+        videoReceive: this.#video.mode,
       };
       this.#state = "streaming";
       this.#silence = new HostSilenceWatch({
@@ -425,6 +426,7 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
     const a = this.#audio?.stats;
     if (v) {
       this.counters.videoDatagrams = v.packets;
+      this.counters.videoBytes = this.#video!.bytes;
       this.counters.framesEmitted = v.framesEmitted;
       this.counters.framesDropped = v.framesDropped;
       this.counters.framesLost = v.framesLost;
@@ -523,9 +525,8 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
     if (this.#watchdog) clearTimeout(this.#watchdog);
     this.#watchdog = undefined;
     this.#silence?.close();
-    this.#videoSocket?.close();
-    this.#audioSocket?.close();
     this.#video?.close();
+    this.#audioSocket?.close();
     const control = this.#control;
     if (control) await control.close().catch(() => undefined);
   }

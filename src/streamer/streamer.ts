@@ -116,7 +116,7 @@ export interface StreamerSnapshot {
   id: string;
   status: StreamerStatus;
   host_connected: boolean;
-  stream: { width: number; height: number; fps: number; codec: string; bit_depth: 8 | 10; profile_level_id: string } | null;
+  stream: { width: number; height: number; fps: number; codec: string; bit_depth: 8 | 10; profile_level_id: string; video_receive: "thread" | "event-loop" } | null;
   viewers: ViewerInfo[];
   counters: SessionCounters & {
     frames_fanned_out: number;
@@ -405,7 +405,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
       status: this.#status,
       host_connected: this.#session?.state === "streaming",
       stream: this.#info
-        ? { width: this.#info.width, height: this.#info.height, fps: this.#info.fps, codec: this.#info.codec, bit_depth: this.#info.bitDepth, profile_level_id: this.#profileLevelId }
+        ? { width: this.#info.width, height: this.#info.height, fps: this.#info.fps, codec: this.#info.codec, bit_depth: this.#info.bitDepth, profile_level_id: this.#profileLevelId, video_receive: this.#info.videoReceive }
         : null,
       viewers: [
         ...[...this.#viewers.values()].map(

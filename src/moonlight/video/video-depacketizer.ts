@@ -110,6 +110,12 @@ export interface VideoDepacketizerOptions {
   idrRetryFrames?: number;
   /** Set when the host encrypts video (§5.7). */
   cipher?: VideoCipher;
+  /**
+   * The caller reuses a datagram's memory once `push` returns (a receive ring): clear datagrams
+   * are copied into pooled shard buffers instead of kept. Encrypted ones always are (decryption
+   * writes there). Default false.
+   */
+  copyInput?: boolean;
 }
 
 export interface VideoDepacketizerStats {
@@ -152,6 +158,7 @@ export class VideoDepacketizer {
   readonly #rfi: boolean;
   readonly #idrRetryFrames: number;
   readonly #cipher: VideoCipher | undefined;
+  readonly #copyInput: boolean;
   readonly #events: VideoDepacketizerEvents;
   readonly #stats: VideoDepacketizerStats = {
     packets: 0,
@@ -225,6 +232,7 @@ export class VideoDepacketizer {
     this.#rfi = options.referenceFrameInvalidation ?? false;
     this.#idrRetryFrames = Math.max(1, options.idrRetryFrames ?? 60);
     this.#cipher = options.cipher;
+    this.#copyInput = options.copyInput ?? false;
     this.#events = events;
   }
 
@@ -263,7 +271,8 @@ export class VideoDepacketizer {
     if (this.#closed) return;
 
     let packet = datagram;
-    // An encrypted datagram is opened into a pooled shard buffer, owned by the block once stored.
+    // An encrypted datagram is opened (a clear one copied, with copyInput) into a pooled shard
+    // buffer, owned by the block once stored.
     let decrypted: Uint8Array | undefined;
     if (this.#cipher) {
       if (this.#started && this.#cipher.isStale(datagram, this.#currentFrame)) {
@@ -288,6 +297,10 @@ export class VideoDepacketizer {
         }
         packet = plain;
       }
+    } else if (this.#copyInput && datagram.length <= this.#shardSize) {
+      decrypted = this.#spare ??= this.#pool.pop() ?? new Uint8Array(this.#shardSize);
+      decrypted.set(datagram);
+      packet = datagram.length === decrypted.length ? decrypted : decrypted.subarray(0, datagram.length);
     }
 
     const h = this.#h;
