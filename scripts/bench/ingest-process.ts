@@ -3,6 +3,7 @@
  * stream, against the least any receiver can pay for the same datagrams.
  *
  *   bun scripts/bench/ingest-process.ts [--modes encrypted,clear] [--mbps 15,50,150]
+ *                                       [--receive thread,event-loop]
  *                                       [--seconds 5] [--warmup 3] [--repeat 3] [--json]
  *                                       [--cpu-prof <dir>]   (then: bun scripts/bench/ingest/profile-summary.ts <dir>/CPU.*)
  *
@@ -15,7 +16,11 @@
  * After `--warmup` s, `--repeat` windows of `--seconds` s each; per window the CPU time of every
  * thread of each process is read from /proc/PID/task/TID/schedstat (ns; /proc/PID/stat utime+stime
  * as a cross-check) and divided by the video datagrams that process received in the window.
- * Rows are medians over the windows.
+ * Rows are medians over the windows. `--receive`: where the streamer receives video — "thread" (the
+ * video receive thread, the default since issue 22) and/or "event-loop" (Bun's UDP socket feeding
+ * the depacketizer on the event loop, as before), each from its own `serve` with
+ * streamer.video_receive set (MLSTREAM_STREAMER_VIDEO_RECEIVE), measured one after the other against the same floor binary: the
+ * before/after of one run.
  *
  * What a row includes: the whole receiving process — socket delivery, decryption, FEC, frame
  * reassembly, audio, control, timers, GC and JIT threads (streamer), or receive + decrypt only
@@ -49,15 +54,20 @@ const SECONDS = number("seconds", 5);
 const WARMUP = number("warmup", 3);
 const REPEAT = Math.round(number("repeat", 3));
 const JSON_OUT = args.includes("--json");
+const RECEIVE = (raw("receive") ?? "thread,event-loop").split(",") as Receive[];
+if (RECEIVE.some((r) => r !== "thread" && r !== "event-loop")) throw new Error("--receive is a list of thread,event-loop");
 /** Write Bun CPU profiles (.cpuprofile) of serve and every streamer process here (BUN_OPTIONS=--cpu-prof). */
 const CPU_PROF_DIR = raw("cpu-prof");
 const PIN = "4321";
 
 type Mode = "encrypted" | "clear";
+type Receive = "thread" | "event-loop";
 
 export interface IngestRow {
   mode: Mode;
   receiver: "streamer" | "floor";
+  /** Where the streamer received video (as its API reported it); the floor row of that run shares it. */
+  receive: Receive;
   mbps: number;
   datagrams_per_s: number;
   cpu_us_per_datagram: number;
@@ -163,20 +173,27 @@ interface Window {
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const round = (n: number, digits = 2) => Number(n.toFixed(digits));
 
-async function measure(serverUrl: string, runServer: Parameters<typeof createLiveStreamer>[0], floorBinary: string, mode: Mode, mbps: number): Promise<IngestRow[]> {
+async function measure(serverUrl: string, runServer: Parameters<typeof createLiveStreamer>[0], floorBinary: string, mode: Mode, mbps: number, receive: Receive): Promise<IngestRow[]> {
   const sim = new SimHost({ flavor: "sunshine", pin: PIN, media: { videoEncryption: mode === "encrypted" ? "required" : "never", videoPadKbps: mbps * 1000 } });
   const ports = await sim.start();
   const floor = new FloorReceiver(floorBinary);
-  const id = `ingest-${mode}-${mbps}`;
+  const id = `ingest-${mode}-${mbps}-${receive}`;
   try {
     await floor.ports();
     sim.media!.mirrorMedia({ address: "127.0.0.1", port: floor.videoPort }, { address: "127.0.0.1", port: floor.audioPort });
     await createLiveStreamer(runServer, ports.httpPort, PIN, id);
     const stream = sim.media!.stream!;
     floor.setKeys(stream.config.videoEncrypted, stream.config.audioEncrypted, stream.launch.rikey, stream.launch.rikeyId);
-    const info = async () => (await (await fetch(`${serverUrl}/api/streamers/${id}`)).json()) as { pid: number | null; counters: { videoDatagrams: number; framesLost: number } | null };
+    const info = async () =>
+      (await (await fetch(`${serverUrl}/api/streamers/${id}`)).json()) as {
+        pid: number | null;
+        stream: { video_receive: Receive } | null;
+        counters: { videoDatagrams: number; framesLost: number } | null;
+      };
     let pid = 0;
     await untilAsync(async () => (pid = (await info()).pid ?? 0) > 0, 10_000, "streamer pid");
+    const received = (await info()).stream?.video_receive;
+    if (received !== receive) throw new Error(`asked the streamer to receive video on "${receive}", it says "${received}"`);
     await Bun.sleep(WARMUP * 1000);
 
     // The streamer's counters reach `serve` in a snapshot once a second: wait for a fresh one so
@@ -250,6 +267,7 @@ async function measure(serverUrl: string, runServer: Parameters<typeof createLiv
       {
         mode,
         receiver: "streamer",
+        receive,
         mbps,
         sent_mbps: sentMbps,
         datagrams_per_s: Math.round(median(streamerWindows.map((w) => w.rate))),
@@ -263,6 +281,7 @@ async function measure(serverUrl: string, runServer: Parameters<typeof createLiv
       {
         mode,
         receiver: "floor",
+        receive,
         mbps,
         sent_mbps: sentMbps,
         datagrams_per_s: Math.round(median(floorWindows.map((w) => w.rate))),
@@ -283,19 +302,27 @@ async function measure(serverUrl: string, runServer: Parameters<typeof createLiv
 // ---- run ----------------------------------------------------------------------------------------
 const dir = mkdtempSync(join(tmpdir(), "mlstream-ingest-bench-"));
 const floorBinary = compileFloor(dir);
-const server = await startServer(dir, CPU_PROF_DIR ? { BUN_OPTIONS: `--cpu-prof --cpu-prof-dir=${resolve(CPU_PROF_DIR)}` } : {});
+const profileEnv: Record<string, string> = CPU_PROF_DIR ? { BUN_OPTIONS: `--cpu-prof --cpu-prof-dir=${resolve(CPU_PROF_DIR)}` } : {};
+const servers = new Map<Receive, Awaited<ReturnType<typeof startServer>>>();
 const rows: IngestRow[] = [];
 const loadBefore = readFileSync("/proc/loadavg", "latin1").trim();
 try {
+  for (const receive of RECEIVE) {
+    const serverDir = join(dir, receive);
+    servers.set(receive, await startServer(serverDir, { ...profileEnv, MLSTREAM_STREAMER_VIDEO_RECEIVE: receive }));
+  }
   for (const mode of MODES) {
     for (const mbps of RATES) {
-      const [ours, floorRow] = await measure(server.url, server, floorBinary, mode, mbps);
-      rows.push(ours!, floorRow!);
-      if (!JSON_OUT) process.stderr.write(`${mode} ${mbps} Mbit/s: ${ours!.cpu_us_per_datagram} µs/datagram (floor ${floorRow!.cpu_us_per_datagram})\n`);
+      for (const receive of RECEIVE) {
+        const server = servers.get(receive)!;
+        const [ours, floorRow] = await measure(server.url, server, floorBinary, mode, mbps, receive);
+        rows.push(ours!, floorRow!);
+        if (!JSON_OUT) process.stderr.write(`${mode} ${mbps} Mbit/s, ${receive}: ${ours!.cpu_us_per_datagram} µs/datagram (floor ${floorRow!.cpu_us_per_datagram})\n`);
+      }
     }
   }
 } finally {
-  await server.stop();
+  for (const server of servers.values()) await server.stop();
   rmSync(dir, { recursive: true, force: true });
 }
 const loadAfter = readFileSync("/proc/loadavg", "latin1").trim();
@@ -308,6 +335,7 @@ if (JSON_OUT) {
     rows.map((r) => ({
       mode: r.mode,
       receiver: r.receiver,
+      receive: r.receive,
       "Mbit/s": r.mbps,
       sent: r.sent_mbps,
       "datagrams/s": r.datagrams_per_s,
@@ -319,7 +347,7 @@ if (JSON_OUT) {
     })),
   );
   for (const r of rows.filter((x) => x.receiver === "streamer")) {
-    console.log(`${r.mode} ${r.mbps} Mbit/s, streamer threads (µs/datagram): ${Object.entries(r.threads).map(([n, us]) => `${n} ${us}`).join(", ")}`);
+    console.log(`${r.mode} ${r.mbps} Mbit/s ${r.receive}, streamer threads (µs/datagram): ${Object.entries(r.threads).map(([n, us]) => `${n} ${us}`).join(", ")}`);
   }
 }
 process.exit(0);

@@ -176,6 +176,7 @@ export const SCHEMA = {
     idle_timeout_s: intField("Stop a streamer this long after its last viewer leaves; 0 keeps it up.", 0, 0, 30 * 24 * 3600),
     viewer_keyframe_interval_ms: intField("A viewer that keeps losing its picture gets a new keyframe asked for at most this often (others are not made to pay for its link); a joining viewer, or one alone, is served at once.", 5000, 100, 60_000),
     fanout_processes: intField("WebRTC viewers of a streamer live in this many fan-out processes (each owns its viewers' connections; a frame crosses to each once), so that many viewers use more cores than one. 0 keeps them in the streamer's process, the best on a box with 2 cores (docs/fanout-floor.md).", 0, 0, 64),
+    video_receive: enumField("Where a streamer receives the host's video: thread (a receive thread drains the socket in batches and reassembles frames off the event loop; issue 22, docs/ingest-cost.md) or event-loop (one callback per datagram on the event loop, as before; also used where the thread cannot run).", ["thread", "event-loop"] as const, "thread"),
     reference_frame_invalidation: enumField("on: after a loss on the host's link, ask a host that can (Sunshine with a hardware encoder) to invalidate the lost frames instead of sending an IDR. Viewers' decoders then see a frame gap, which not every browser decoder hides: off by default.", ["off", "on"] as const, "off"),
   },
   viewers: {

@@ -94,7 +94,8 @@ export async function runStreamerWorker(): Promise<number> {
       viewerChannels: () => new MoonlightWebInput(),
       ...(init.viewerKeyframeIntervalMs !== undefined ? { viewerKeyframeIntervalMs: init.viewerKeyframeIntervalMs } : {}),
       ...(fanoutShards ? { fanoutShards } : {}),
-      createSession: () => new MoonlightSession({ client, appId: init.appId, settings: init.settings }),
+      createSession: () =>
+        new MoonlightSession({ client, appId: init.appId, settings: init.settings, ...(init.videoReceive ? { videoReceiveMode: init.videoReceive } : {}) }),
     });
     streamer = current;
     current.on("status", (status, detail) => {

@@ -3,7 +3,7 @@
  * worker that receives with recvmmsg, decrypts and reassembles off the event loop; the default
  * where libc can be reached through bun:ffi) or on the event loop (Bun's UDP socket feeding the
  * depacketizer datagram by datagram: elsewhere, when a test drops datagrams on purpose, or when
- * MLSTREAM_VIDEO_RECEIVE=event-loop asks for it, e.g. to compare the two in the ingest bench).
+ * streamer.video_receive = "event-loop" asks for it, e.g. to compare the two in the ingest bench).
  */
 import { logger } from "../../core/log.ts";
 import { MediaSocket } from "../media-socket.ts";
@@ -49,10 +49,8 @@ export interface VideoReceiver {
   close(): void;
 }
 
-/** The receive mode asked for by the environment, or the best this machine can do. */
+/** The best this machine can do. */
 export function defaultVideoReceiveMode(): VideoReceiveMode {
-  const asked = process.env.MLSTREAM_VIDEO_RECEIVE;
-  if (asked === "event-loop" || asked === "thread") return asked;
   return libcSockets() ? "thread" : "event-loop";
 }
 

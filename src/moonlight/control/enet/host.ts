@@ -25,6 +25,9 @@ import { ENET_DEFAULTS, EnetPeer, type PeerTransport } from "./peer.ts";
 
 const log = logger("enet");
 
+/** The longest a host sleeps with nothing due (a safety net: every deadline is computed). */
+const MAX_SERVICE_WAIT_MS = 250;
+
 export interface EnetHostOptions {
   /** Local address to bind; loopback by default. */
   address?: string;
@@ -38,7 +41,10 @@ export interface EnetHostOptions {
   mtu?: number;
   /** Server side: accept CONNECTs from anyone who reaches the socket. Default false. */
   acceptIncoming?: boolean;
-  /** Period of the retransmission/keep-alive/timeout check. Default 10 ms. */
+  /**
+   * The shortest wait between two clock-driven checks (retransmission, keep-alive, timeout);
+   * between deadlines the host sleeps, up to MAX_SERVICE_WAIT_MS. Default 10 ms.
+   */
   serviceIntervalMs?: number;
   /** Loss injection for tests: return true to drop an outgoing datagram. */
   dropOutgoing?: (datagram: Uint8Array) => boolean;
@@ -70,6 +76,8 @@ export interface EnetHostStats {
   /** Dropped by the dropOutgoing/dropIncoming test hooks. */
   droppedByFilter: number;
   sendErrors: number;
+  /** Times the service timer woke (retransmission / keep-alive / timeout deadlines). */
+  timerWakeups: number;
 }
 
 export class EnetConnectError extends Error {
@@ -95,6 +103,7 @@ export class EnetHost extends EventEmitter<EnetHostEvents> {
     foreignDatagrams: 0,
     droppedByFilter: 0,
     sendErrors: 0,
+    timerWakeups: 0,
   };
   #socket: dgram.Socket;
   #slots: Slot[];
@@ -103,7 +112,10 @@ export class EnetHost extends EventEmitter<EnetHostEvents> {
   #acceptIncoming: boolean;
   #dropOutgoing: ((d: Uint8Array) => boolean) | undefined;
   #dropIncoming: ((d: Uint8Array) => boolean) | undefined;
-  #timer: ReturnType<typeof setInterval>;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Host ms the armed timer fires at (Infinity: none armed). */
+  #timerAt = Number.POSITIVE_INFINITY;
+  readonly #servicePeriodMs: number;
   #flushQueued = false;
   #pendingSends = 0;
   #closing: Promise<void> | undefined;
@@ -133,7 +145,8 @@ export class EnetHost extends EventEmitter<EnetHostEvents> {
     };
     socket.on("message", (msg, rinfo) => this.#onMessage(msg, rinfo.address, rinfo.port));
     socket.on("error", (error) => log.warn(`enet socket error: ${error.message}`));
-    this.#timer = setInterval(() => this.#service(), options.serviceIntervalMs ?? 10);
+    this.#servicePeriodMs = Math.max(1, options.serviceIntervalMs ?? 10);
+    this.#arm(this.now(), this.now());
   }
 
   /** Binds a socket and returns the host once it is listening. */
@@ -215,7 +228,8 @@ export class EnetHost extends EventEmitter<EnetHostEvents> {
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
     this.#closing = new Promise<void>((resolve) => {
-      clearInterval(this.#timer);
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
       for (const slot of this.#slots) slot.peer?.disconnectNow();
       const finish = (): void => {
         this.#onDrained = undefined;
@@ -355,14 +369,33 @@ export class EnetHost extends EventEmitter<EnetHostEvents> {
 
   #service(): void {
     const now = this.now();
+    let next = Number.POSITIVE_INFINITY;
     for (const slot of this.#slots) {
       const peer = slot.peer;
       if (peer === undefined) continue;
       try {
         peer.flush(now);
+        next = Math.min(next, peer.nextServiceTime(now, this.#servicePeriodMs));
       } catch (error) {
         log.error("enet: flush failed", error);
+        next = now;
       }
     }
+    this.#arm(now, next);
+  }
+
+  /** Wakes for the next deadline: no sooner than one period from now, no later than MAX_SERVICE_WAIT_MS. */
+  #arm(now: number, next: number): void {
+    if (this.#closing) return;
+    const at = Math.min(Math.max(next, now + this.#servicePeriodMs), now + MAX_SERVICE_WAIT_MS);
+    if (this.#timer !== undefined && this.#timerAt <= at) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => {
+      this.stats.timerWakeups++;
+      this.#timer = undefined;
+      this.#timerAt = Number.POSITIVE_INFINITY;
+      this.#service();
+    }, at - now);
   }
 }

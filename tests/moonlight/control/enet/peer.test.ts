@@ -192,6 +192,23 @@ describe("ENet client ↔ server over loopback", () => {
     expect(clientPeer.stats.roundTripTimeMs).toBeLessThan(100);
   });
 
+  test("a quiet connection wakes its host only for its keep-alive deadlines, not every 10 ms", async () => {
+    const { client, server, clientPeer } = await pair();
+    const got = collect(clientPeer);
+    await Bun.sleep(100);
+    const [c0, s0] = [client.stats.timerWakeups, server.stats.timerWakeups];
+    await Bun.sleep(1000);
+    // A 10 ms tick would be ~100 here; PINGs every 500 ms (and their ACKs) need a few.
+    expect(client.stats.timerWakeups - c0).toBeLessThan(15);
+    expect(server.stats.timerWakeups - s0).toBeLessThan(15);
+    expect(clientPeer.state).toBe("connected");
+    // And a reliable message still goes out at once and arrives.
+    const serverGot = new Promise<Uint8Array>((resolve) => server.peers[0]!.once("receive", (_c, data) => resolve(data)));
+    clientPeer.send(1, text("after the quiet"), "reliable");
+    expect(str(await serverGot)).toBe("after the quiet");
+    expect(got).toEqual([]);
+  });
+
   test("connect fails with a timeout when nobody answers", async () => {
     const client = await EnetHost.create();
     hosts.push(client);
