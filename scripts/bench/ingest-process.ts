@@ -4,7 +4,7 @@
  *
  *   bun scripts/bench/ingest-process.ts [--modes encrypted,clear] [--mbps 15,50,150]
  *                                       [--receive thread,event-loop]
- *                                       [--seconds 5] [--warmup 3] [--repeat 3] [--json]
+ *                                       [--seconds 5] [--warmup 10] [--repeat 3] [--json]
  *                                       [--cpu-prof <dir>]   (then: bun scripts/bench/ingest/profile-summary.ts <dir>/CPU.*)
  *
  * Per mode × rate: an in-process sim host (Sunshine flavour; "encrypted" = video AES-GCM as
@@ -51,7 +51,7 @@ if (MODES.some((m) => m !== "encrypted" && m !== "clear")) throw new Error("--mo
 const RATES = (raw("mbps") ?? "15,50,150").split(",").map(Number);
 if (RATES.some((r) => !(r > 0))) throw new Error("--mbps needs a comma-separated list of rates");
 const SECONDS = number("seconds", 5);
-const WARMUP = number("warmup", 3);
+const WARMUP = number("warmup", 10); // the JIT settles in ~10 s; a streamer runs for hours
 const REPEAT = Math.round(number("repeat", 3));
 const JSON_OUT = args.includes("--json");
 const RECEIVE = (raw("receive") ?? "thread,event-loop").split(",") as Receive[];
