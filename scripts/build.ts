@@ -49,9 +49,9 @@ export function embedNodeDataChannelAddon(addonPath: string): BunPlugin {
 export async function buildBinary(outfile: string): Promise<void> {
   mkdirSync(dirname(outfile), { recursive: true });
   const result = await Bun.build({
-    // The video receive thread's worker is its own entrypoint: a compiled binary only holds the
+    // The media receive thread's worker is its own entrypoint: a compiled binary only holds the
     // workers it is given (runtime notes), and `new Worker(new URL(…, import.meta.url))` finds it.
-    entrypoints: [resolve(root, "src/cli/main.ts"), resolve(root, "src/moonlight/video/video-receive-worker.ts")],
+    entrypoints: [resolve(root, "src/cli/main.ts"), resolve(root, "src/moonlight/media-receive-worker.ts")],
     compile: {
       outfile,
       // A binary started in someone's project dir must not pick up their .env or bunfig.toml.

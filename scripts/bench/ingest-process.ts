@@ -17,9 +17,9 @@
  * thread of each process is read from /proc/PID/task/TID/schedstat (ns; /proc/PID/stat utime+stime
  * as a cross-check) and divided by the video datagrams that process received in the window.
  * Rows are medians over the windows. `--receive`: where the streamer receives video — "thread" (the
- * video receive thread, the default since issue 22) and/or "event-loop" (Bun's UDP socket feeding
+ * media receive thread, the default since issue 22) and/or "event-loop" (Bun's UDP socket feeding
  * the depacketizer on the event loop, as before), each from its own `serve` with
- * streamer.video_receive set (MLSTREAM_STREAMER_VIDEO_RECEIVE), measured one after the other against the same floor binary: the
+ * streamer.media_receive set (MLSTREAM_STREAMER_MEDIA_RECEIVE), measured one after the other against the same floor binary: the
  * before/after of one run.
  *
  * What a row includes: the whole receiving process — socket delivery, decryption, FEC, frame
@@ -187,12 +187,12 @@ async function measure(serverUrl: string, runServer: Parameters<typeof createLiv
     const info = async () =>
       (await (await fetch(`${serverUrl}/api/streamers/${id}`)).json()) as {
         pid: number | null;
-        stream: { video_receive: Receive } | null;
+        stream: { media_receive: Receive } | null;
         counters: { videoDatagrams: number; framesLost: number } | null;
       };
     let pid = 0;
     await untilAsync(async () => (pid = (await info()).pid ?? 0) > 0, 10_000, "streamer pid");
-    const received = (await info()).stream?.video_receive;
+    const received = (await info()).stream?.media_receive;
     if (received !== receive) throw new Error(`asked the streamer to receive video on "${receive}", it says "${received}"`);
     await Bun.sleep(WARMUP * 1000);
 
@@ -309,7 +309,7 @@ const loadBefore = readFileSync("/proc/loadavg", "latin1").trim();
 try {
   for (const receive of RECEIVE) {
     const serverDir = join(dir, receive);
-    servers.set(receive, await startServer(serverDir, { ...profileEnv, MLSTREAM_STREAMER_VIDEO_RECEIVE: receive }));
+    servers.set(receive, await startServer(serverDir, { ...profileEnv, MLSTREAM_STREAMER_MEDIA_RECEIVE: receive }));
   }
   for (const mode of MODES) {
     for (const mbps of RATES) {

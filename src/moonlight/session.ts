@@ -1,12 +1,13 @@
 /**
  * MoonlightSession: one headless GameStream session, from /launch (or /resume) to teardown
- * (reference §8). It drives the layers below in order — nvhttp launch, RTSP handshake, audio
- * socket + pings, ENet control stream, video socket + pings — and turns the host's datagrams into
- * video frames and Opus packets, synchronously, as they complete.
+ * (reference §8). It drives the layers below in order — nvhttp launch, RTSP handshake, media
+ * sockets + audio pings, ENet control stream, video pings — and turns the host's datagrams into
+ * video frames and Opus packets as they complete.
  *
  * The layers are folders, one per protocol plane: http/ (nvhttp, pairing, launch), rtsp/, control/
  * (ENet, control messages), video/, audio/, input/, with fec/ shared by video and audio. This file
- * composes them, with media-socket.ts (the UDP sockets of video and audio) and host-silence.ts.
+ * composes them, with media-receiver.ts (where video and audio are received: the media receive
+ * thread, or the event loop) and host-silence.ts.
  * The simulated host (src/sim-host/) imports these layers; nothing here imports it.
  *
  * Policy differences from the reference client, on purpose (field notes): we accept Wolf's frame 0
@@ -15,21 +16,20 @@
  */
 import { EventEmitter } from "node:events";
 import { logger } from "../core/log.ts";
-import { AudioDepacketizer, type AudioPacket } from "./audio/audio-depacketizer.ts";
-import { AudioCipher } from "./audio/audio-packet.ts";
+import type { AudioPacket } from "./audio/audio-depacketizer.ts";
 import { VIDEO_FORMAT_MASK_10BIT } from "./rtsp/announce-sdp.ts";
 import { ControlStream, type TerminationEvent } from "./control/control-stream.ts";
 import type { ControlMessage } from "./control/control-messages.ts";
 import { HostSilenceWatch } from "./host-silence.ts";
 import type { InputPacket } from "./input/input.ts";
 import { createSessionKeys, type AudioConfiguration, type SessionKeys } from "./http/launch.ts";
-import { MEDIA_RECEIVE_BUFFER_BYTES, MediaSocket } from "./media-socket.ts";
+import { MEDIA_RECEIVE_BUFFER_BYTES } from "./media-socket.ts";
+import { openMediaReceiver, type MediaReceiveMode, type MediaReceiver } from "./media-receiver.ts";
 import type { VideoCodec } from "./video/nal.ts";
 import type { NvHttpClient } from "./http/nvhttp.ts";
 import { performRtspHandshake, type RtspHandshakeResult } from "./rtsp/rtsp-client.ts";
 import type { ServerInfo } from "./http/serverinfo.ts";
 import type { VideoFrame } from "./video/video-depacketizer.ts";
-import { openVideoReceiver, type VideoReceiveMode, type VideoReceiver } from "./video/video-receiver.ts";
 import { offeredVideoFormats } from "./video-formats.ts";
 
 const log = logger("session");
@@ -77,8 +77,8 @@ export interface ConnectedInfo {
   /** The session continued a paused one (/resume) rather than starting the app. */
   resumed: boolean;
   appId: number;
-  /** Where video is received: the receive thread, or the event loop (video/video-receiver.ts). */
-  videoReceive: VideoReceiveMode;
+  /** Where media is received: the receive thread, or the event loop (media-receiver.ts). */
+  mediaReceive: MediaReceiveMode;
 }
 
 export interface SessionTermination {
@@ -154,8 +154,8 @@ export interface MoonlightSessionOptions {
   initialAudioDiscardMs?: number;
   /** Loss injection (tests, diagnostics): a video datagram for which this returns true is dropped on arrival. */
   dropVideoDatagram?: () => boolean;
-  /** Where video is received (video/video-receiver.ts); default: the receive thread where it can run. */
-  videoReceiveMode?: VideoReceiveMode;
+  /** Where media is received (media-receiver.ts); default: the receive thread where it can run. */
+  mediaReceiveMode?: MediaReceiveMode;
 }
 
 function codecOf(videoFormat: number): VideoCodec {
@@ -196,10 +196,9 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
   #stage: SessionStage | undefined;
   #connected: ConnectedInfo | undefined;
   #rtsp: RtspHandshakeResult | undefined;
-  #audioSocket: MediaSocket | undefined;
   #control: ControlStream | undefined;
-  #video: VideoReceiver | undefined;
-  #audio: AudioDepacketizer | undefined;
+  #media: MediaReceiver | undefined;
+  #audioPrompt = true;
   #watchdog: ReturnType<typeof setTimeout> | undefined;
   #silence: HostSilenceWatch | undefined;
   #sawKeyframe = false;
@@ -217,6 +216,16 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
 
   get stage(): SessionStage | undefined {
     return this.#stage;
+  }
+
+  /**
+   * Whether anyone consumes `audio` events now (default true). false lets the receive thread hold
+   * Opus packets for the next frame (≤ 100 ms) instead of waking the event loop for each: every
+   * packet still arrives, in order, only later. The streamer clears it while it has no listener.
+   */
+  set audioPrompt(prompt: boolean) {
+    this.#audioPrompt = prompt;
+    if (this.#media && this.#media.audioPrompt !== prompt) this.#media.audioPrompt = prompt;
   }
 
   /** What the stream is, once connected. */
@@ -267,27 +276,50 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
       const rtsp = this.#rtsp;
       this.#check(signal);
 
-      // ── audio socket and pings (the host starts sending once it hears us) ──
+      // ── media sockets (video and audio) and audio pings (the host starts sending once it hears us) ──
       this.#enter("audio");
       const packetDurationMs = 5;
-      this.#audio = new AudioDepacketizer(
-        {
-          packetDurationMs,
-          initialDiscardMs: this.#options.initialAudioDiscardMs ?? 0,
-          ...(rtsp.audioEncrypted ? { cipher: new AudioCipher(this.#keys.rikey, this.#keys.rikeyId) } : {}),
-        },
-        { onPacket: (packet) => this.emit("audio", packet) },
+      const codec = codecOf(rtsp.videoFormat);
+      const dropVideo = this.#options.dropVideoDatagram;
+      this.#media = await this.#atStage("audio", () =>
+        openMediaReceiver(
+          {
+            host,
+            video: {
+              port: rtsp.video.port,
+              ...(rtsp.video.pingPayload ? { pingPayload: rtsp.video.pingPayload } : {}),
+              codec,
+              // What the host cuts shards to (smaller than asked with encryption or when remote).
+              packetSize: rtsp.videoPacketSize,
+              ...((rtsp.encryptionEnabled & 0x02) !== 0 ? { key: this.#keys.rikey } : {}),
+              referenceFrameInvalidation: (settings.referenceFrameInvalidation ?? false) && rtsp.describe.refPicInvalidation,
+            },
+            audio: {
+              port: rtsp.audio.port,
+              ...(rtsp.audio.pingPayload ? { pingPayload: rtsp.audio.pingPayload } : {}),
+              packetDurationMs,
+              initialDiscardMs: this.#options.initialAudioDiscardMs ?? 0,
+              ...(rtsp.audioEncrypted ? { key: this.#keys.rikey, keyId: this.#keys.rikeyId } : {}),
+            },
+            receiveBufferBytes: MEDIA_RECEIVE_BUFFER_BYTES,
+            ...(dropVideo ? { dropVideoDatagram: dropVideo } : {}),
+            ...(this.#options.mediaReceiveMode ? { mode: this.#options.mediaReceiveMode } : {}),
+          },
+          {
+            onFrame: (frame) => this.#onFrame(frame),
+            onAudio: (packet) => this.emit("audio", packet),
+            onFrameLoss: (loss) => this.#invalidateReferenceFrames(loss.firstFrame, loss.lastFrame),
+            onIdrNeeded: (reason) => {
+              log.debug(`requesting IDR (${reason})`);
+              this.requestIdr();
+            },
+            onError: (error) => this.#terminate({ code: -1, reason: error.message }),
+          },
+        ),
       );
-      const audio = this.#audio;
-      this.#audioSocket = await this.#atStage("audio", () =>
-        MediaSocket.open({
-          host,
-          port: rtsp.audio.port,
-          ...(rtsp.audio.pingPayload ? { pingPayload: rtsp.audio.pingPayload } : {}),
-          onDatagram: (datagram) => audio.push(datagram),
-        }),
-      );
-      this.#audioSocket.startPings();
+      this.#media.audioPrompt = this.#audioPrompt;
+      log.debug(`media received ${this.#media.mode === "thread" ? "in the media receive thread" : "on the event loop"}`);
+      this.#media.startAudioPings();
 
       // ── control stream ──
       this.#enter("control");
@@ -304,38 +336,9 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
       this.#wireControl(this.#control);
       this.#check(signal);
 
-      // ── video socket, depacketizer and pings ──
+      // ── video pings (the host's video starts when it hears them) ──
       this.#enter("video");
-      const codec = codecOf(rtsp.videoFormat);
-      const dropVideo = this.#options.dropVideoDatagram;
-      this.#video = await this.#atStage("video", () =>
-        openVideoReceiver(
-          {
-            host,
-            port: rtsp.video.port,
-            ...(rtsp.video.pingPayload ? { pingPayload: rtsp.video.pingPayload } : {}),
-            codec,
-            // What the host cuts shards to (smaller than asked with encryption or when remote).
-            packetSize: rtsp.videoPacketSize,
-            ...((rtsp.encryptionEnabled & 0x02) !== 0 ? { key: this.#keys.rikey } : {}),
-            referenceFrameInvalidation: (settings.referenceFrameInvalidation ?? false) && rtsp.describe.refPicInvalidation,
-            receiveBufferBytes: MEDIA_RECEIVE_BUFFER_BYTES,
-            ...(dropVideo ? { dropDatagram: dropVideo } : {}),
-            ...(this.#options.videoReceiveMode ? { mode: this.#options.videoReceiveMode } : {}),
-          },
-          {
-            onFrame: (frame) => this.#onFrame(frame),
-            onFrameLoss: (loss) => this.#invalidateReferenceFrames(loss.firstFrame, loss.lastFrame),
-            onIdrNeeded: (reason) => {
-              log.debug(`requesting IDR (${reason})`);
-              this.requestIdr();
-            },
-            onError: (error) => this.#terminate({ code: -1, reason: error.message }),
-          },
-        ),
-      );
-      log.debug(`video received ${this.#video.mode === "thread" ? "in the video receive thread" : "on the event loop"}`);
-      this.#video.startPings();
+      this.#media.startVideoPings();
       this.#armWatchdog();
       this.#check(signal);
 
@@ -349,11 +352,11 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
         audio: { channels, encrypted: rtsp.audioEncrypted, packetDurationMs },
         resumed: resumed.resumed,
         appId,
-        videoReceive: this.#video.mode,
+        mediaReceive: this.#media.mode,
       };
       this.#state = "streaming";
       this.#silence = new HostSilenceWatch({
-        traffic: () => (this.#video?.stats.packets ?? 0) + (this.#audio?.stats.packets ?? 0) + (this.#control?.peer.stats.commandsReceived ?? 0),
+        traffic: () => (this.#media ? this.#media.videoStats.packets + this.#media.audioStats.packets : 0) + (this.#control?.peer.stats.commandsReceived ?? 0),
         onChange: (silent, silentMs) => {
           if (silent) log.warn(`nothing from the host for ${Math.round(silentMs)} ms`);
           else log.info("the host is heard again");
@@ -422,11 +425,11 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
 
   /** Counters merged from every layer, for status endpoints and metrics. */
   snapshot(): SessionCounters {
-    const v = this.#video?.stats;
-    const a = this.#audio?.stats;
+    const v = this.#media?.videoStats;
+    const a = this.#media?.audioStats;
     if (v) {
       this.counters.videoDatagrams = v.packets;
-      this.counters.videoBytes = this.#video!.bytes;
+      this.counters.videoBytes = this.#media!.videoBytes;
       this.counters.framesEmitted = v.framesEmitted;
       this.counters.framesDropped = v.framesDropped;
       this.counters.framesLost = v.framesLost;
@@ -506,7 +509,7 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
     const limit = this.#options.firstVideoTimeoutMs ?? 10_000;
     this.#watchdog = setTimeout(() => {
       if (this.#sawKeyframe) return;
-      const gotVideo = (this.#video?.stats.packets ?? 0) > 0;
+      const gotVideo = (this.#media?.videoStats.packets ?? 0) > 0;
       if (!gotVideo) return this.#terminate({ code: -100, reason: `no video received within ${limit / 1000} s` });
       this.#watchdog = setTimeout(() => {
         if (!this.#sawKeyframe) this.#terminate({ code: -101, reason: "no complete key frame received" });
@@ -525,8 +528,7 @@ export class MoonlightSession extends EventEmitter<MoonlightSessionEvents> {
     if (this.#watchdog) clearTimeout(this.#watchdog);
     this.#watchdog = undefined;
     this.#silence?.close();
-    this.#video?.close();
-    this.#audioSocket?.close();
+    this.#media?.close();
     const control = this.#control;
     if (control) await control.close().catch(() => undefined);
   }

@@ -155,7 +155,6 @@ export class DatagramBatchReceiver {
   #sizedLength = -1;
   readonly #headers: Uint8Array;
   readonly #words32: Uint32Array;
-  readonly #pollfd: Int32Array;
   #closed = false;
   /** Datagrams longer than a slot (given cut to the slot size, which a caller sees as oversize). */
   truncated = 0;
@@ -183,16 +182,10 @@ export class DatagramBatchReceiver {
       this.#slotViews.push(this.#slots.subarray(i * slotSize, (i + 1) * slotSize));
     }
     this.#words32 = new Uint32Array(this.#headers.buffer);
-    this.#pollfd = new Int32Array(2);
-    this.#pollfd[0] = fd;
-    new Int16Array(this.#pollfd.buffer)[2] = POLLIN;
   }
 
-  /** Waits up to `timeoutMs` for a datagram; true when one is waiting. */
-  waitReadable(timeoutMs: number): boolean {
-    const n = this.#lib.poll(this.#pollfd, 1, timeoutMs);
-    if (n < 0 && errno(this.#lib) !== EINTR) throw new UdpLibcError(`poll() failed (errno ${errno(this.#lib)})`);
-    return n > 0;
+  get fd(): number {
+    return this.#fd;
   }
 
   /** Receives what is waiting, up to RECEIVE_BATCH datagrams, without blocking; returns how many. */
@@ -221,6 +214,38 @@ export class DatagramBatchReceiver {
     if (this.#closed) return;
     this.#closed = true;
     this.#lib.close(this.#fd);
+  }
+}
+
+/** `poll` over a fixed set of descriptors, for reading. */
+export class ReadablePoll {
+  readonly #lib: Libc;
+  /** struct pollfd[]: fd i32, events i16, revents i16. */
+  readonly #fds: Int32Array;
+  readonly #events: Int16Array;
+
+  constructor(fds: number[]) {
+    const lib = libcSockets();
+    if (!lib) throw new UdpLibcError("libc sockets are not available here");
+    this.#lib = lib;
+    this.#fds = new Int32Array(fds.length * 2);
+    this.#events = new Int16Array(this.#fds.buffer);
+    fds.forEach((fd, i) => {
+      this.#fds[2 * i] = fd;
+      this.#events[4 * i + 2] = POLLIN;
+    });
+  }
+
+  /** Waits up to `timeoutMs` for any descriptor to be readable; returns how many are (0 on timeout). */
+  wait(timeoutMs: number): number {
+    const n = this.#lib.poll(this.#fds, this.#fds.length / 2, timeoutMs);
+    if (n < 0 && errno(this.#lib) !== EINTR) throw new UdpLibcError(`poll() failed (errno ${errno(this.#lib)})`);
+    return n > 0 ? n : 0;
+  }
+
+  /** Whether descriptor i had anything (data, or an error to collect) at the last wait. */
+  ready(i: number): boolean {
+    return this.#events[4 * i + 3] !== 0;
   }
 }
 

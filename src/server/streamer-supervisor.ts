@@ -116,8 +116,8 @@ export interface SupervisorOptions {
   referenceFrameInvalidation?: boolean;
   /** streamer.fanout_processes */
   fanoutProcesses?: number;
-  /** streamer.video_receive */
-  videoReceive?: "thread" | "event-loop";
+  /** streamer.media_receive */
+  mediaReceive?: "thread" | "event-loop";
 }
 
 /**
@@ -552,7 +552,7 @@ export class StreamerSupervisor {
       ...(this.#janusUrlOf(spec) ? { janusUrl: this.#janusUrlOf(spec) } : {}),
       ...(this.#options.viewerKeyframeIntervalMs !== undefined ? { viewerKeyframeIntervalMs: this.#options.viewerKeyframeIntervalMs } : {}),
       ...(this.#options.fanoutProcesses ? { fanoutProcesses: this.#options.fanoutProcesses } : {}),
-      ...(this.#options.videoReceive ? { videoReceive: this.#options.videoReceive } : {}),
+      ...(this.#options.mediaReceive ? { mediaReceive: this.#options.mediaReceive } : {}),
     };
   }
 

@@ -26,8 +26,8 @@ export interface StreamerInit {
   viewerKeyframeIntervalMs?: number;
   /** streamer.fanout_processes (absent or 0: viewers in the streamer's own process) */
   fanoutProcesses?: number;
-  /** streamer.video_receive (absent: the receive thread where it can run) */
-  videoReceive?: "thread" | "event-loop";
+  /** streamer.media_receive (absent: the receive thread where it can run) */
+  mediaReceive?: "thread" | "event-loop";
 }
 
 export type ToStreamer =

@@ -95,7 +95,7 @@ export async function runStreamerWorker(): Promise<number> {
       ...(init.viewerKeyframeIntervalMs !== undefined ? { viewerKeyframeIntervalMs: init.viewerKeyframeIntervalMs } : {}),
       ...(fanoutShards ? { fanoutShards } : {}),
       createSession: () =>
-        new MoonlightSession({ client, appId: init.appId, settings: init.settings, ...(init.videoReceive ? { videoReceiveMode: init.videoReceive } : {}) }),
+        new MoonlightSession({ client, appId: init.appId, settings: init.settings, ...(init.mediaReceive ? { mediaReceiveMode: init.mediaReceive } : {}) }),
     });
     streamer = current;
     current.on("status", (status, detail) => {

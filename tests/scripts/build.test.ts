@@ -51,7 +51,7 @@ describe("compiled binary, alone in an empty directory", () => {
     expect(report.checks.find((c: { name: string }) => c.name === "webrtc-datachannel")).toMatchObject({ ok: true });
   });
 
-  test("the demo runs from the binary alone (the sim host's media loop and the video receive thread are embedded) and join gets frames", async () => {
+  test("the demo runs from the binary alone (the sim host's media loop and the media receive thread are embedded) and join gets frames", async () => {
     const serve = Bun.spawn([binary, "--data-dir", join(lonely.path, "demo-data"), "serve", "--demo", "--port", "0", "--json"], {
       cwd: lonely.path,
       env: cleanEnv(env()),
@@ -65,9 +65,9 @@ describe("compiled binary, alone in an empty directory", () => {
       const summary = JSON.parse(joined.stdout);
       expect(summary.frames).toBeGreaterThan(30);
       expect(summary.keyframes).toBeGreaterThan(0);
-      // The video receive thread's worker is embedded too (else video falls back to the event loop).
-      const streamer = (await (await fetch(`${url}/api/streamers/demo`)).json()) as { stream: { video_receive: string } };
-      expect(streamer.stream.video_receive).toBe("thread");
+      // The media receive thread's worker is embedded too (else video falls back to the event loop).
+      const streamer = (await (await fetch(`${url}/api/streamers/demo`)).json()) as { stream: { media_receive: string } };
+      expect(streamer.stream.media_receive).toBe("thread");
     } finally {
       serve.kill("SIGTERM");
       await serve.exited;

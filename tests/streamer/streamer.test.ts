@@ -101,6 +101,26 @@ describe("Streamer", () => {
     expect(streamer.snapshot().viewers).toEqual([]);
   });
 
+  test("with no viewer, audio is still received (it travels with the frames); a viewer gets it paced as the host sends it", async () => {
+    const before = streamer.snapshot().counters.audioPackets;
+    await Bun.sleep(1000);
+    expect(streamer.snapshot().counters.audioPackets - before).toBeGreaterThan(150); // 5 ms packets
+    const viewer = joinViewer();
+    try {
+      await until(() => viewer.audio > 20, 15_000, "viewer audio");
+      const arrivals: number[] = [];
+      viewer.receiver.on("audio", () => arrivals.push(performance.now()));
+      await Bun.sleep(1000);
+      const gaps = arrivals.slice(1).map((t, i) => t - arrivals[i]!).sort((a, b) => a - b);
+      // Held for the frames they would come in bursts (median gap ~0); passed on at once, ~5 ms apart.
+      expect(gaps.length).toBeGreaterThan(100);
+      expect(gaps[Math.floor(gaps.length / 2)]!).toBeGreaterThan(2.5);
+    } finally {
+      viewer.leave();
+      await until(() => streamer.snapshot().viewers.length === 0, 5000, "the viewer to leave");
+    }
+  });
+
   test("three viewers joining at different times each start at a keyframe that decodes, with audio; leaving does not stop the others", async () => {
     const a = joinViewer();
     await until(() => a.frames.length > 20 && a.audio > 20, 15_000, "viewer A media");

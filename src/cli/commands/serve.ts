@@ -118,7 +118,7 @@ async function serveLocked(ctx: CliContext, config: Config, demoMode: boolean, h
     wsMaxBufferedBytes: config.viewers.ws_max_buffered_kb * 1024,
     viewerKeyframeIntervalMs: config.streamer.viewer_keyframe_interval_ms,
     fanoutProcesses: config.streamer.fanout_processes,
-    videoReceive: config.streamer.video_receive,
+    mediaReceive: config.streamer.media_receive,
     referenceFrameInvalidation: config.streamer.reference_frame_invalidation === "on",
     ...(config.egress.janus_url ? { janusUrl: config.egress.janus_url } : {}),
     ...(config.egress.janus_viewer_url ? { janusViewerUrl: config.egress.janus_viewer_url } : {}),
