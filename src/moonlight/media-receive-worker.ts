@@ -7,9 +7,12 @@
  * per audio packet only while someone listens) instead of once per few datagrams, and no Buffer or
  * callback is made per datagram.
  *
- * Audio while nobody listens (CONTROL_AUDIO_PROMPT 0): packets wait for the next frame message, or
- * AUDIO_HOLD_MS at most, so that an idle streamer's event loop is not woken 200 times a second for
- * sound nobody hears; they are all still received, decrypted and counted here.
+ * Audio while nobody listens (CONTROL_AUDIO_PROMPT 0): this thread waits on the video socket alone
+ * and drains the audio socket whenever it wakes (for video, or every POLL_TIMEOUT_MS), and the
+ * packets travel with the next frame message (or wait AUDIO_HOLD_MS at most): neither thread is
+ * woken 200 times a second for sound nobody hears, yet every packet is still received, decrypted,
+ * counted and delivered, in order. With a listener, both sockets wake it and each pass's packets
+ * go at once.
  *
  * The loop runs synchronously and never returns to this worker's event loop: the main thread stops
  * it through the shared `control` word, read at least every POLL_TIMEOUT_MS.
@@ -69,6 +72,7 @@ function run(init: MediaReceiveInit): void {
     video = new DatagramBatchReceiver(init.videoFd, videoSlot);
     audio = new DatagramBatchReceiver(init.audioFd, AUDIO_MAX_DATAGRAM + 1);
     const poll = new ReadablePoll([init.videoFd, init.audioFd]);
+    const videoPoll = new ReadablePoll([init.videoFd]);
     // Arrival times on the main thread's clock (a worker's performance.now() has its own origin).
     const clockOffsetMs = performance.timeOrigin - init.timeOrigin;
 
@@ -109,34 +113,34 @@ function run(init: MediaReceiveInit): void {
     post({ type: "ready" });
 
     while (Atomics.load(control, CONTROL_STOP) === 0) {
-      const holding = heldAudio.length > 0;
-      const timeout = holding ? Math.max(0, Math.min(POLL_TIMEOUT_MS, heldSince + AUDIO_HOLD_MS - performance.now())) : POLL_TIMEOUT_MS;
-      if (poll.wait(Math.ceil(timeout)) > 0) {
-        if (poll.ready(1)) {
-          let received: number;
-          do {
-            received = audio.receive();
-            // The audio queue keeps datagrams until their FEC block is done: each gets its own copy.
-            for (let i = 0; i < received; i++) audioDepacketizer.push(audio.datagram(i).slice());
-          } while (received === RECEIVE_BATCH);
-        }
-        if (poll.ready(0)) {
-          const arrivalUs = Math.round((performance.now() + clockOffsetMs) * 1000);
-          let received: number;
-          do {
-            received = video.receive();
-            for (let i = 0; i < received; i++) {
-              const datagram = video.datagram(i);
-              videoBytes += datagram.length;
-              videoDepacketizer.push(datagram, arrivalUs);
-            }
-          } while (received === RECEIVE_BATCH);
-        }
-        for (let s = 0; s < VIDEO_STAT_NAMES.length; s++) stats[s] = videoCounters[VIDEO_STAT_NAMES[s]!];
-        for (let s = 0; s < AUDIO_STAT_NAMES.length; s++) stats[AUDIO_STATS_AT + s] = audioCounters[AUDIO_STAT_NAMES[s]!];
-        stats[STAT_VIDEO_BYTES] = videoBytes;
-        stats[STAT_TRUNCATED] = video.truncated + audio.truncated;
+      const prompt = Atomics.load(control, CONTROL_AUDIO_PROMPT) !== 0;
+      const timeout = heldAudio.length > 0 ? Math.max(0, Math.min(POLL_TIMEOUT_MS, heldSince + AUDIO_HOLD_MS - performance.now())) : POLL_TIMEOUT_MS;
+      const woke = prompt ? poll.wait(Math.ceil(timeout)) > 0 : videoPoll.wait(Math.ceil(timeout)) > 0;
+      // Not prompt: audio is drained on every pass, woken or not.
+      if (!prompt || (woke && poll.ready(1))) {
+        let received: number;
+        do {
+          received = audio.receive();
+          // The audio queue keeps datagrams until their FEC block is done: each gets its own copy.
+          for (let i = 0; i < received; i++) audioDepacketizer.push(audio.datagram(i).slice());
+        } while (received === RECEIVE_BATCH);
       }
+      if (woke && (prompt ? poll.ready(0) : videoPoll.ready(0))) {
+        const arrivalUs = Math.round((performance.now() + clockOffsetMs) * 1000);
+        let received: number;
+        do {
+          received = video.receive();
+          for (let i = 0; i < received; i++) {
+            const datagram = video.datagram(i);
+            videoBytes += datagram.length;
+            videoDepacketizer.push(datagram, arrivalUs);
+          }
+        } while (received === RECEIVE_BATCH);
+      }
+      for (let s = 0; s < VIDEO_STAT_NAMES.length; s++) stats[s] = videoCounters[VIDEO_STAT_NAMES[s]!];
+      for (let s = 0; s < AUDIO_STAT_NAMES.length; s++) stats[AUDIO_STATS_AT + s] = audioCounters[AUDIO_STAT_NAMES[s]!];
+      stats[STAT_VIDEO_BYTES] = videoBytes;
+      stats[STAT_TRUNCATED] = video.truncated + audio.truncated;
       // Audio of this pass that no frame took: at once to a listener, else held (not past AUDIO_HOLD_MS).
       if (passAudio.length > 0) {
         if (Atomics.load(control, CONTROL_AUDIO_PROMPT) !== 0) {
