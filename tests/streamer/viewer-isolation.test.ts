@@ -90,7 +90,10 @@ test("a viewer that keeps losing its picture raises no one's keyframe rate and i
   expect((lossyRow.stats as { framesSkipped: number }).framesSkipped).toBeGreaterThan(0);
   expect(lossyRow.link).toMatchObject({ quality: "lossy" });
   expect(lossyRow.link?.keyframes?.deferred).toBeGreaterThan(0);
-  expect(lossyRow.link?.reason).toContain("lost its picture");
+  // Why: its lost pictures — or, when this loaded process also made its receiver drop packets
+  // (seen once in CI: "it loses packets (96 % in a report)"), the packets it lost, which the
+  // verdict names first. Either tells the viewer why its picture is poor.
+  expect(lossyRow.link?.reason).toMatch(/lost its picture|loses packets/);
   // The lossy viewer itself was told.
   expect(lossy.signals).toContainEqual(expect.objectContaining({ type: "link", quality: "lossy" }));
   console.log(`viewer isolation: ${idrRequests} host IDR requests in ${seconds.toFixed(1)} s; clean fps ${clean.map((v, i) => ((v.frames.length - cleanBefore[i]!) / seconds).toFixed(1))}`);
