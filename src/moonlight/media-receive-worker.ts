@@ -61,25 +61,42 @@ function own(packet: AudioPacket): AudioPacket {
 
 function run(init: MediaReceiveInit): void {
   const control = new Int32Array(init.control);
-  const stats = new Float64Array(init.stats);
-  // Video slots one byte longer than any valid datagram: an oversize one arrives cut and is seen as such.
-  const videoSlot = init.video.packetSize + 16 + (init.video.key ? VIDEO_ENCRYPTION_PREFIX_SIZE : 0) + 1;
-  let video: DatagramBatchReceiver | undefined;
-  let audio: DatagramBatchReceiver | undefined;
-  let videoDepacketizer: VideoDepacketizer | undefined;
-  let audioDepacketizer: AudioDepacketizer | undefined;
+  const loop = MediaReceiveLoop.open(init);
   try {
-    video = new DatagramBatchReceiver(init.videoFd, videoSlot);
-    audio = new DatagramBatchReceiver(init.audioFd, AUDIO_MAX_DATAGRAM + 1);
-    const poll = new ReadablePoll([init.videoFd, init.audioFd]);
-    const videoPoll = new ReadablePoll([init.videoFd]);
-    // Arrival times on the main thread's clock (a worker's performance.now() has its own origin).
-    const clockOffsetMs = performance.timeOrigin - init.timeOrigin;
+    post({ type: "ready" });
+    while (Atomics.load(control, CONTROL_STOP) === 0) loop.pass(Atomics.load(control, CONTROL_AUDIO_PROMPT) !== 0);
+  } finally {
+    loop.close();
+  }
+}
 
-    let heldAudio: AudioPacket[] = [];
-    let heldSince = 0;
-    let passAudio: AudioPacket[] = [];
-    videoDepacketizer = new VideoDepacketizer(
+/**
+ * One pass per wakeup, in a method of its own (not the body of run's loop): the JIT then compiles
+ * a plain function once instead of entering a never-ending loop mid-way, which kept it recompiling.
+ */
+class MediaReceiveLoop {
+  readonly #video: DatagramBatchReceiver;
+  readonly #audio: DatagramBatchReceiver;
+  readonly #poll: ReadablePoll;
+  readonly #videoPoll: ReadablePoll;
+  readonly #videoDepacketizer: VideoDepacketizer;
+  readonly #audioDepacketizer: AudioDepacketizer;
+  readonly #stats: Float64Array;
+  /** Arrival times on the main thread's clock (a worker's performance.now() has its own origin). */
+  readonly #clockOffsetMs: number;
+  #heldAudio: AudioPacket[] = [];
+  #heldSince = 0;
+  #passAudio: AudioPacket[] = [];
+  #videoBytes = 0;
+
+  private constructor(init: MediaReceiveInit, video: DatagramBatchReceiver, audio: DatagramBatchReceiver) {
+    this.#video = video;
+    this.#audio = audio;
+    this.#poll = new ReadablePoll([init.videoFd, init.audioFd]);
+    this.#videoPoll = new ReadablePoll([init.videoFd]);
+    this.#stats = new Float64Array(init.stats);
+    this.#clockOffsetMs = performance.timeOrigin - init.timeOrigin;
+    this.#videoDepacketizer = new VideoDepacketizer(
       {
         codec: init.video.codec,
         packetSize: init.video.packetSize,
@@ -90,80 +107,118 @@ function run(init: MediaReceiveInit): void {
       {
         onFrame: (frame) => {
           // Audio that arrived before the frame goes first, with it.
-          const waiting = heldAudio.length + passAudio.length > 0 ? [...heldAudio, ...passAudio] : null;
-          heldAudio = [];
-          passAudio = [];
+          const waiting = this.#heldAudio.length + this.#passAudio.length > 0 ? [...this.#heldAudio, ...this.#passAudio] : null;
+          this.#heldAudio = [];
+          this.#passAudio = [];
           post({ type: "frame", frame, audio: waiting }, [frame.data.buffer as ArrayBuffer]);
         },
         onIdrNeeded: (reason) => post({ type: "idr-needed", reason }),
         onFrameLoss: (loss) => post({ type: "frame-loss", loss }),
       },
     );
-    audioDepacketizer = new AudioDepacketizer(
-      {
-        packetDurationMs: init.audio.packetDurationMs,
-        initialDiscardMs: init.audio.initialDiscardMs,
-        ...(init.audio.key ? { cipher: new AudioCipher(init.audio.key, init.audio.keyId ?? 0) } : {}),
-      },
-      { onPacket: (packet) => passAudio.push(own(packet)) },
-    );
-    const videoCounters = videoDepacketizer.stats;
-    const audioCounters = audioDepacketizer.stats;
-    let videoBytes = 0;
-    post({ type: "ready" });
-
-    while (Atomics.load(control, CONTROL_STOP) === 0) {
-      const prompt = Atomics.load(control, CONTROL_AUDIO_PROMPT) !== 0;
-      const timeout = heldAudio.length > 0 ? Math.max(0, Math.min(POLL_TIMEOUT_MS, heldSince + AUDIO_HOLD_MS - performance.now())) : POLL_TIMEOUT_MS;
-      const woke = prompt ? poll.wait(Math.ceil(timeout)) > 0 : videoPoll.wait(Math.ceil(timeout)) > 0;
-      // Not prompt: audio is drained on every pass, woken or not.
-      if (!prompt || (woke && poll.ready(1))) {
-        let received: number;
-        do {
-          received = audio.receive();
-          // The audio queue keeps datagrams until their FEC block is done: each gets its own copy.
-          for (let i = 0; i < received; i++) audioDepacketizer.push(audio.datagram(i).slice());
-        } while (received === RECEIVE_BATCH);
-      }
-      if (woke && (prompt ? poll.ready(0) : videoPoll.ready(0))) {
-        const arrivalUs = Math.round((performance.now() + clockOffsetMs) * 1000);
-        let received: number;
-        do {
-          received = video.receive();
-          for (let i = 0; i < received; i++) {
-            const datagram = video.datagram(i);
-            videoBytes += datagram.length;
-            videoDepacketizer.push(datagram, arrivalUs);
-          }
-        } while (received === RECEIVE_BATCH);
-      }
-      for (let s = 0; s < VIDEO_STAT_NAMES.length; s++) stats[s] = videoCounters[VIDEO_STAT_NAMES[s]!];
-      for (let s = 0; s < AUDIO_STAT_NAMES.length; s++) stats[AUDIO_STATS_AT + s] = audioCounters[AUDIO_STAT_NAMES[s]!];
-      stats[STAT_VIDEO_BYTES] = videoBytes;
-      stats[STAT_TRUNCATED] = video.truncated + audio.truncated;
-      // Audio of this pass that no frame took: at once to a listener, else held (not past AUDIO_HOLD_MS).
-      if (passAudio.length > 0) {
-        if (Atomics.load(control, CONTROL_AUDIO_PROMPT) !== 0) {
-          post({ type: "audio", packets: heldAudio.length > 0 ? [...heldAudio, ...passAudio] : passAudio });
-          heldAudio = [];
-        } else {
-          if (heldAudio.length === 0) heldSince = performance.now();
-          for (const p of passAudio) heldAudio.push(p);
-        }
-        passAudio = [];
-      }
-      if (heldAudio.length > 0 && (Atomics.load(control, CONTROL_AUDIO_PROMPT) !== 0 || performance.now() - heldSince >= AUDIO_HOLD_MS)) {
-        post({ type: "audio", packets: heldAudio });
-        heldAudio = [];
-      }
+    try {
+      this.#audioDepacketizer = new AudioDepacketizer(
+        {
+          packetDurationMs: init.audio.packetDurationMs,
+          initialDiscardMs: init.audio.initialDiscardMs,
+          ...(init.audio.key ? { cipher: new AudioCipher(init.audio.key, init.audio.keyId ?? 0) } : {}),
+        },
+        { onPacket: (packet) => this.#passAudio.push(own(packet)) },
+      );
+    } catch (error) {
+      this.#videoDepacketizer.close();
+      throw error;
     }
-  } finally {
-    videoDepacketizer?.close();
-    audioDepacketizer?.close();
-    // Ours since the init message, whatever happened.
-    if (video) video.close();
-    else closeDescriptor(init.videoFd);
-    if (audio) audio.close();
-    else closeDescriptor(init.audioFd);
+  }
+
+  /** Takes both descriptors: closed here whatever happens (also when this throws). */
+  static open(init: MediaReceiveInit): MediaReceiveLoop {
+    let video: DatagramBatchReceiver | undefined;
+    let audio: DatagramBatchReceiver | undefined;
+    try {
+      // Video slots one byte longer than any valid datagram: an oversize one arrives cut and is seen as such.
+      video = new DatagramBatchReceiver(init.videoFd, init.video.packetSize + 16 + (init.video.key ? VIDEO_ENCRYPTION_PREFIX_SIZE : 0) + 1);
+      audio = new DatagramBatchReceiver(init.audioFd, AUDIO_MAX_DATAGRAM + 1);
+      return new MediaReceiveLoop(init, video, audio);
+    } catch (error) {
+      if (video) video.close();
+      else closeDescriptor(init.videoFd);
+      if (audio) audio.close();
+      else closeDescriptor(init.audioFd);
+      throw error;
+    }
+  }
+
+  /** Waits for datagrams (or the timeout), receives and processes them, delivers what is due. */
+  pass(prompt: boolean): void {
+    const timeout = this.#heldAudio.length > 0 ? Math.max(0, Math.min(POLL_TIMEOUT_MS, this.#heldSince + AUDIO_HOLD_MS - performance.now())) : POLL_TIMEOUT_MS;
+    const poll = prompt ? this.#poll : this.#videoPoll;
+    const woke = poll.wait(Math.ceil(timeout)) > 0;
+    // Not prompt: audio is drained on every pass, woken or not.
+    if (!prompt || (woke && poll.ready(1))) this.#drainAudio();
+    if (woke && poll.ready(0)) this.#drainVideo();
+    this.#publishStats();
+    this.#deliverAudio(prompt);
+  }
+
+  #drainAudio(): void {
+    const audio = this.#audio;
+    const depacketizer = this.#audioDepacketizer;
+    let received: number;
+    do {
+      received = audio.receive();
+      // The audio queue keeps datagrams until their FEC block is done: each gets its own copy.
+      for (let i = 0; i < received; i++) depacketizer.push(audio.datagram(i).slice());
+    } while (received === RECEIVE_BATCH);
+  }
+
+  #drainVideo(): void {
+    const video = this.#video;
+    const depacketizer = this.#videoDepacketizer;
+    const arrivalUs = Math.round((performance.now() + this.#clockOffsetMs) * 1000);
+    let received: number;
+    do {
+      received = video.receive();
+      for (let i = 0; i < received; i++) {
+        const datagram = video.datagram(i);
+        this.#videoBytes += datagram.length;
+        depacketizer.push(datagram, arrivalUs);
+      }
+    } while (received === RECEIVE_BATCH);
+  }
+
+  #publishStats(): void {
+    const stats = this.#stats;
+    const video = this.#videoDepacketizer.stats;
+    const audio = this.#audioDepacketizer.stats;
+    for (let s = 0; s < VIDEO_STAT_NAMES.length; s++) stats[s] = video[VIDEO_STAT_NAMES[s]!];
+    for (let s = 0; s < AUDIO_STAT_NAMES.length; s++) stats[AUDIO_STATS_AT + s] = audio[AUDIO_STAT_NAMES[s]!];
+    stats[STAT_VIDEO_BYTES] = this.#videoBytes;
+    stats[STAT_TRUNCATED] = this.#video.truncated + this.#audio.truncated;
+  }
+
+  /** Audio of this pass that no frame took: at once to a listener, else held (not past AUDIO_HOLD_MS). */
+  #deliverAudio(prompt: boolean): void {
+    if (this.#passAudio.length > 0) {
+      if (prompt) {
+        post({ type: "audio", packets: this.#heldAudio.length > 0 ? [...this.#heldAudio, ...this.#passAudio] : this.#passAudio });
+        this.#heldAudio = [];
+      } else {
+        if (this.#heldAudio.length === 0) this.#heldSince = performance.now();
+        for (const p of this.#passAudio) this.#heldAudio.push(p);
+      }
+      this.#passAudio = [];
+    }
+    if (this.#heldAudio.length > 0 && (prompt || performance.now() - this.#heldSince >= AUDIO_HOLD_MS)) {
+      post({ type: "audio", packets: this.#heldAudio });
+      this.#heldAudio = [];
+    }
+  }
+
+  close(): void {
+    this.#videoDepacketizer.close();
+    this.#audioDepacketizer.close();
+    this.#video.close();
+    this.#audio.close();
   }
 }
