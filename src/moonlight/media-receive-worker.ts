@@ -8,11 +8,11 @@
  * callback is made per datagram.
  *
  * Audio while nobody listens (CONTROL_AUDIO_PROMPT 0): this thread waits on the video socket alone
- * and drains the audio socket whenever it wakes (for video, or every POLL_TIMEOUT_MS), and the
- * packets travel with the next frame message (or wait AUDIO_HOLD_MS at most): neither thread is
- * woken 200 times a second for sound nobody hears, yet every packet is still received, decrypted,
- * counted and delivered, in order. With a listener, both sockets wake it and each pass's packets
- * go at once.
+ * and drains the audio socket every AUDIO_DRAIN_MS as it wakes (for video, or every
+ * POLL_TIMEOUT_MS), and the packets travel with the next frame message (or wait AUDIO_HOLD_MS at
+ * most): neither thread is woken 200 times a second for sound nobody hears, yet every packet is
+ * still received, decrypted, counted and delivered, in order. With a listener, both sockets wake
+ * it and each pass's packets go at once.
  *
  * The loop runs synchronously and never returns to this worker's event loop: the main thread stops
  * it through the shared `control` word, read at least every POLL_TIMEOUT_MS.
@@ -38,6 +38,8 @@ import { VideoDepacketizer } from "./video/video-depacketizer.ts";
 const POLL_TIMEOUT_MS = 50;
 /** The longest audio waits for a frame to travel with while nobody listens. */
 const AUDIO_HOLD_MS = 100;
+/** While nobody listens, audio is drained at most this often (most passes would find none). */
+const AUDIO_DRAIN_MS = 20;
 
 declare const self: Worker;
 const post = (message: MediaReceiveMessage, transfer?: Transferable[]) => self.postMessage(message, transfer ?? []);
@@ -88,6 +90,7 @@ class MediaReceiveLoop {
   #heldSince = 0;
   #passAudio: AudioPacket[] = [];
   #videoBytes = 0;
+  #audioDrainedAt = 0;
 
   private constructor(init: MediaReceiveInit, video: DatagramBatchReceiver, audio: DatagramBatchReceiver) {
     this.#video = video;
@@ -154,14 +157,15 @@ class MediaReceiveLoop {
     const timeout = this.#heldAudio.length > 0 ? Math.max(0, Math.min(POLL_TIMEOUT_MS, this.#heldSince + AUDIO_HOLD_MS - performance.now())) : POLL_TIMEOUT_MS;
     const poll = prompt ? this.#poll : this.#videoPoll;
     const woke = poll.wait(Math.ceil(timeout)) > 0;
-    // Not prompt: audio is drained on every pass, woken or not.
-    if (!prompt || (woke && poll.ready(1))) this.#drainAudio();
+    // Not prompt: audio waits in its socket and is drained every AUDIO_DRAIN_MS (or when idle).
+    if (prompt ? woke && poll.ready(1) : !woke || performance.now() - this.#audioDrainedAt >= AUDIO_DRAIN_MS) this.#drainAudio();
     if (woke && poll.ready(0)) this.#drainVideo();
     this.#publishStats();
     this.#deliverAudio(prompt);
   }
 
   #drainAudio(): void {
+    this.#audioDrainedAt = performance.now();
     const audio = this.#audio;
     const depacketizer = this.#audioDepacketizer;
     let received: number;
