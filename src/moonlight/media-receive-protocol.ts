@@ -11,7 +11,7 @@ import type { VideoCodec } from "./video/nal.ts";
 import type { FrameLoss, IdrReason, VideoDepacketizerStats, VideoFrame } from "./video/video-depacketizer.ts";
 
 export interface MediaReceiveInit {
-  /** Bound UDP sockets' descriptors; the worker owns them from here and closes them. */
+  /** Bound UDP sockets' descriptors: the worker receives from them; the main thread closes them after "stopped". */
   videoFd: number;
   audioFd: number;
   video: { codec: VideoCodec; packetSize: number; key?: Uint8Array; referenceFrameInvalidation: boolean };

@@ -6,6 +6,7 @@
  * (media-receive-protocol.ts).
  */
 import { lookup } from "node:dns/promises";
+import { isIPv6 } from "node:net";
 import { logger } from "../core/log.ts";
 import type { AudioDepacketizerStats } from "./audio/audio-depacketizer.ts";
 import { MediaPing } from "./media-ping.ts";
@@ -41,6 +42,8 @@ const WORKER_MODULE = import.meta.url.startsWith("file:///$bunfs/")
 const START_TIMEOUT_MS = 10_000;
 /** A stopped worker says so within one poll timeout; after this it is terminated regardless. */
 const STOP_TIMEOUT_MS = 2_000;
+/** After a terminated worker's "close": longer than its poll timeout, so it cannot be in poll still. */
+const TERMINATED_GRACE_MS = 200;
 
 export class MediaReceiveThreadError extends Error {
   override name = "MediaReceiveThreadError";
@@ -74,7 +77,8 @@ export class MediaReceiveThread implements MediaReceiver {
 
   /** Opens both sockets and starts the worker; rejects (with nothing left open) when any fails. */
   static async open(options: MediaReceiverOptions, events: MediaReceiverEvents): Promise<MediaReceiveThread> {
-    const { address, family } = await lookup(options.host);
+    // The address family the control stream and the event-loop sockets use for this host too.
+    const { address, family } = await lookup(options.host, { family: isIPv6(options.host) ? 6 : 4 });
     const videoTarget = socketAddress(address, options.video.port);
     const audioTarget = socketAddress(address, options.audio.port);
     const video = LibcUdpSocket.open(family === 6 ? 6 : 4, options.receiveBufferBytes);
@@ -123,31 +127,32 @@ export class MediaReceiveThread implements MediaReceiver {
       control: control.buffer as SharedArrayBuffer,
       stats: shared.buffer as SharedArrayBuffer,
     };
-    // From here the worker owns the descriptors (it closes them when its loop ends); this thread
-    // only sends pings from them until close().
+    // The descriptors stay this thread's: it pings from them, and closes them only once the worker
+    // is done with them ("stopped", or terminated and past its last poll).
+    worker.addEventListener("close", () => {
+      if (thread.#stopped) return;
+      thread.#stopped = true;
+      // A terminated worker blocked in poll returns from it within POLL_TIMEOUT (50 ms) and stops.
+      setTimeout(() => thread.#release(), TERMINATED_GRACE_MS).unref();
+    });
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => fail(new MediaReceiveThreadError("the media receive thread did not start"), false), START_TIMEOUT_MS);
+      const timer = setTimeout(() => fail(new MediaReceiveThreadError("the media receive thread did not start")), START_TIMEOUT_MS);
       let started = false;
-      const fail = (error: Error, workerRan: boolean) => {
+      const fail = (error: Error) => {
         clearTimeout(timer);
         if (started) {
           if (!thread.#closed) events.onError(error);
           return;
         }
         started = true;
-        if (workerRan) {
-          thread.close();
-        } else {
-          // The worker never took the descriptors (its module did not load, or it did not answer).
-          thread.#closed = true;
-          worker.terminate();
-          video.close();
-          audio.close();
-        }
+        thread.close();
+        worker.terminate();
         reject(error);
       };
       worker.onmessage = (event: MessageEvent<MediaReceiveMessage>) => {
         const message = event.data;
+        // After close(), what the worker still had in flight is dropped, as a closed socket would.
+        if (thread.#closed && message.type !== "stopped") return;
         switch (message.type) {
           case "frame":
             if (message.audio) for (const packet of message.audio) events.onAudio(packet);
@@ -164,14 +169,15 @@ export class MediaReceiveThread implements MediaReceiver {
             started = true;
             return resolve();
           case "error":
-            return fail(new MediaReceiveThreadError(`media receive thread: ${message.message}`), true);
+            return fail(new MediaReceiveThreadError(`media receive thread: ${message.message}`));
           case "stopped":
             thread.#stopped = true;
+            thread.#release();
             worker.terminate();
-            return fail(new MediaReceiveThreadError("the media receive thread stopped"), true);
+            return fail(new MediaReceiveThreadError("the media receive thread stopped"));
         }
       };
-      worker.onerror = (event) => fail(new MediaReceiveThreadError(`media receive thread: ${event.message}`), started);
+      worker.onerror = (event) => fail(new MediaReceiveThreadError(`media receive thread: ${event.message}`));
       worker.postMessage(init);
     });
     (worker as Worker & { unref(): void }).unref(); // Bun's: the thread does not keep the process alive
@@ -225,22 +231,26 @@ export class MediaReceiveThread implements MediaReceiver {
     if (!this.#closed) this.#pings.video.start();
   }
 
-  /** Stops pinging, then tells the worker to stop (it closes the sockets). Idempotent. */
+  /** Stops pinging and tells the worker to stop; the sockets close once it has. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    // Before the stop word: the descriptors are not used here after it.
     this.#pings.video.stop();
     this.#pings.audio.stop();
-    this.#sockets.video.close(false);
-    this.#sockets.audio.close(false);
     Atomics.store(this.#control, CONTROL_STOP, 1);
-    if (this.#stopped) return;
+    if (this.#stopped) return this.#release();
     const worker = this.#worker;
     setTimeout(() => {
       if (this.#stopped) return;
       log.warn("the media receive thread did not stop in time: terminated");
-      worker.terminate();
+      worker.terminate(); // its "close" event releases the sockets
     }, STOP_TIMEOUT_MS).unref();
+  }
+
+  /** Closes both sockets once nothing uses them: pings stopped (close()) and the worker gone. */
+  #release(): void {
+    if (!this.#closed || !this.#stopped) return;
+    this.#sockets.video.close();
+    this.#sockets.audio.close();
   }
 }

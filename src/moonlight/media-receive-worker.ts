@@ -30,7 +30,7 @@ import {
   type MediaReceiveInit,
   type MediaReceiveMessage,
 } from "./media-receive-protocol.ts";
-import { closeDescriptor, DatagramBatchReceiver, ReadablePoll, RECEIVE_BATCH } from "./udp-libc.ts";
+import { DatagramBatchReceiver, ReadablePoll, RECEIVE_BATCH } from "./udp-libc.ts";
 import { VIDEO_ENCRYPTION_PREFIX_SIZE, VideoCipher } from "./video/video-crypto.ts";
 import { VideoDepacketizer } from "./video/video-depacketizer.ts";
 
@@ -134,22 +134,12 @@ class MediaReceiveLoop {
     }
   }
 
-  /** Takes both descriptors: closed here whatever happens (also when this throws). */
+  /** Receives from the two descriptors (the main thread keeps them and closes them once told "stopped"). */
   static open(init: MediaReceiveInit): MediaReceiveLoop {
-    let video: DatagramBatchReceiver | undefined;
-    let audio: DatagramBatchReceiver | undefined;
-    try {
-      // Video slots one byte longer than any valid datagram: an oversize one arrives cut and is seen as such.
-      video = new DatagramBatchReceiver(init.videoFd, init.video.packetSize + 16 + (init.video.key ? VIDEO_ENCRYPTION_PREFIX_SIZE : 0) + 1);
-      audio = new DatagramBatchReceiver(init.audioFd, AUDIO_MAX_DATAGRAM + 1);
-      return new MediaReceiveLoop(init, video, audio);
-    } catch (error) {
-      if (video) video.close();
-      else closeDescriptor(init.videoFd);
-      if (audio) audio.close();
-      else closeDescriptor(init.audioFd);
-      throw error;
-    }
+    // Video slots one byte longer than any valid datagram: an oversize one arrives cut and is seen as such.
+    const video = new DatagramBatchReceiver(init.videoFd, init.video.packetSize + 16 + (init.video.key ? VIDEO_ENCRYPTION_PREFIX_SIZE : 0) + 1);
+    const audio = new DatagramBatchReceiver(init.audioFd, AUDIO_MAX_DATAGRAM + 1);
+    return new MediaReceiveLoop(init, video, audio);
   }
 
   /** Waits for datagrams (or the timeout), receives and processes them, delivers what is due. */
@@ -222,7 +212,5 @@ class MediaReceiveLoop {
   close(): void {
     this.#videoDepacketizer.close();
     this.#audioDepacketizer.close();
-    this.#video.close();
-    this.#audio.close();
   }
 }

@@ -129,20 +129,19 @@ export class LibcUdpSocket {
     return Number(this.#lib.sendto(this.fd, data, data.length, MSG_DONTWAIT, address, address.length)) === data.length;
   }
 
-  /**
-   * Stops using the descriptor here. `closeDescriptor` false: another thread owns it now and
-   * closes it (closing under a thread blocked in poll could hand the number to a new file).
-   */
-  close(closeDescriptor = true): void {
+  /** Closes the descriptor. Idempotent; sendTo() is refused after it. */
+  close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (closeDescriptor) this.#lib.close(this.fd);
+    this.#lib.close(this.fd);
   }
 }
 
 /**
  * Receives from a UDP descriptor into RECEIVE_BATCH slots of `slotSize` bytes: `datagram(i)` is
- * the i-th datagram of the last `receive()`, a view valid until the next `receive()`.
+ * the i-th datagram of the last `receive()`, a view valid until the next `receive()`. It never
+ * closes the descriptor: whoever opened it does, once this receiver is no longer used (closing
+ * under a thread that may still poll it could hand the number to another file).
  */
 export class DatagramBatchReceiver {
   readonly #lib: Libc;
@@ -155,7 +154,6 @@ export class DatagramBatchReceiver {
   #sizedLength = -1;
   readonly #headers: Uint8Array;
   readonly #words32: Uint32Array;
-  #closed = false;
   /** Datagrams longer than a slot (given cut to the slot size, which a caller sees as oversize). */
   truncated = 0;
 
@@ -190,7 +188,6 @@ export class DatagramBatchReceiver {
 
   /** Receives what is waiting, up to RECEIVE_BATCH datagrams, without blocking; returns how many. */
   receive(): number {
-    if (this.#closed) return 0;
     const n = this.#lib.recvmmsg(this.#fd, this.#headers, RECEIVE_BATCH, MSG_DONTWAIT, null);
     return n > 0 ? n : 0;
   }
@@ -207,13 +204,6 @@ export class DatagramBatchReceiver {
       this.#sizedViews.length = 0;
     }
     return (this.#sizedViews[i] ??= this.#slotViews[i]!.subarray(0, length));
-  }
-
-  /** Closes the descriptor (the receiver owns it). Idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#lib.close(this.#fd);
   }
 }
 
@@ -249,10 +239,6 @@ export class ReadablePoll {
   }
 }
 
-/** Closes a descriptor handed over by another thread (when no receiver could be made of it). */
-export function closeDescriptor(fd: number): void {
-  libcSockets()?.close(fd);
-}
 
 function errno(lib: Libc): number {
   const location = lib.__errno_location();

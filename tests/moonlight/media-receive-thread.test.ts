@@ -216,4 +216,19 @@ describe("media receive thread", () => {
     await Bun.sleep(700);
     expect(pings.length).toBe(seen);
   });
+
+  test("after close(), nothing more is delivered, whatever was in flight", async () => {
+    const fx = loadMediaFixture("sunshine-h264-encrypted");
+    const [host, audioHost] = [await hostSocket(), await hostSocket()];
+    const { thread, frames, audioPackets, errors, wireSize } = await openThread(fx, host, audioHost);
+    const datagrams = wireDatagrams(fx, wireSize);
+    const port = thread.videoPort;
+    for (const d of datagrams.slice(0, 400)) host.send(d, port, "127.0.0.1");
+    thread.close();
+    const [framesAtClose, audioAtClose] = [frames.length, audioPackets.length];
+    await Bun.sleep(300);
+    expect(frames.length).toBe(framesAtClose);
+    expect(audioPackets.length).toBe(audioAtClose);
+    expect(errors).toEqual([]);
+  });
 });

@@ -148,7 +148,7 @@ describe("MoonlightSession against the sim host", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 20_000); // ~4.5 s alone; more on a loaded 2-core CI box
 
   test("a host that is not paired with us fails at the launch stage", async () => {
     const stranger = new NvHttpClient({ address: "127.0.0.1", httpPort: client.httpPort, identity: createClientIdentity() });
