@@ -3,19 +3,19 @@
  * worker) say to each other. One message each way at start; then the worker posts frames, audio
  * packets and the video depacketizer's requests, and both share two SharedArrayBuffers: `control`
  * (main → worker: stop; audio prompt or not) and `stats` (worker → main: both depacketizers'
- * counters and the sockets' bytes, written after every receive pass), so that reading counters
+ * counters and the video bytes, written after every receive pass), so that reading counters
  * costs no message and no wakeup.
  */
 import type { AudioDepacketizerStats, AudioPacket } from "./audio/audio-depacketizer.ts";
-import type { VideoCodec } from "./video/nal.ts";
+import type { AudioStreamParams, VideoStreamParams } from "./media-depacketizers.ts";
 import type { FrameLoss, IdrReason, VideoDepacketizerStats, VideoFrame } from "./video/video-depacketizer.ts";
 
 export interface MediaReceiveInit {
   /** Bound UDP sockets' descriptors: the worker receives from them; the main thread closes them after "stopped". */
   videoFd: number;
   audioFd: number;
-  video: { codec: VideoCodec; packetSize: number; key?: Uint8Array; referenceFrameInvalidation: boolean };
-  audio: { packetDurationMs: number; initialDiscardMs: number; key?: Uint8Array; keyId?: number };
+  video: VideoStreamParams;
+  audio: AudioStreamParams;
   /** The main thread's performance.timeOrigin, so that arrival times are on its clock. */
   timeOrigin: number;
   control: SharedArrayBuffer;
@@ -74,5 +74,4 @@ export const AUDIO_STAT_NAMES = [
 ] as const satisfies readonly (keyof AudioDepacketizerStats)[];
 export const AUDIO_STATS_AT = VIDEO_STAT_NAMES.length;
 export const STAT_VIDEO_BYTES = AUDIO_STATS_AT + AUDIO_STAT_NAMES.length;
-export const STAT_TRUNCATED = STAT_VIDEO_BYTES + 1;
-export const STAT_SLOTS = STAT_TRUNCATED + 1;
+export const STAT_SLOTS = STAT_VIDEO_BYTES + 1;

@@ -17,7 +17,6 @@ import {
   CONTROL_SLOTS,
   CONTROL_STOP,
   STAT_SLOTS,
-  STAT_TRUNCATED,
   STAT_VIDEO_BYTES,
   VIDEO_STAT_NAMES,
   type MediaReceiveInit,
@@ -112,17 +111,9 @@ export class MediaReceiveThread implements MediaReceiver {
     const init: MediaReceiveInit = {
       videoFd: video.fd,
       audioFd: audio.fd,
-      video: {
-        codec: options.video.codec,
-        packetSize: options.video.packetSize,
-        ...(options.video.key ? { key: options.video.key } : {}),
-        referenceFrameInvalidation: options.video.referenceFrameInvalidation,
-      },
-      audio: {
-        packetDurationMs: options.audio.packetDurationMs,
-        initialDiscardMs: options.audio.initialDiscardMs,
-        ...(options.audio.key ? { key: options.audio.key, keyId: options.audio.keyId ?? 0 } : {}),
-      },
+      // (Their port and ping payload travel along, unused there.)
+      video: options.video,
+      audio: options.audio,
       timeOrigin: performance.timeOrigin,
       control: control.buffer as SharedArrayBuffer,
       stats: shared.buffer as SharedArrayBuffer,
@@ -208,11 +199,6 @@ export class MediaReceiveThread implements MediaReceiver {
 
   get videoBytes(): number {
     return this.#shared[STAT_VIDEO_BYTES]!;
-  }
-
-  /** Datagrams longer than any the host may send (also counted as malformed by the depacketizers). */
-  get truncated(): number {
-    return this.#shared[STAT_TRUNCATED]!;
   }
 
   get audioPrompt(): boolean {

@@ -17,22 +17,22 @@
  * The loop runs synchronously and never returns to this worker's event loop: the main thread stops
  * it through the shared `control` word, read at least every POLL_TIMEOUT_MS.
  */
-import { AudioDepacketizer, type AudioPacket } from "./audio/audio-depacketizer.ts";
-import { AUDIO_MAX_DATAGRAM, AudioCipher } from "./audio/audio-packet.ts";
+import type { AudioDepacketizer, AudioPacket } from "./audio/audio-depacketizer.ts";
+import { AUDIO_MAX_DATAGRAM } from "./audio/audio-packet.ts";
+import { createAudioDepacketizer, createVideoDepacketizer } from "./media-depacketizers.ts";
 import {
   AUDIO_STAT_NAMES,
   AUDIO_STATS_AT,
   CONTROL_AUDIO_PROMPT,
   CONTROL_STOP,
-  STAT_TRUNCATED,
   STAT_VIDEO_BYTES,
   VIDEO_STAT_NAMES,
   type MediaReceiveInit,
   type MediaReceiveMessage,
 } from "./media-receive-protocol.ts";
 import { DatagramBatchReceiver, ReadablePoll, RECEIVE_BATCH } from "./udp-libc.ts";
-import { VIDEO_ENCRYPTION_PREFIX_SIZE, VideoCipher } from "./video/video-crypto.ts";
-import { VideoDepacketizer } from "./video/video-depacketizer.ts";
+import { VIDEO_ENCRYPTION_PREFIX_SIZE } from "./video/video-crypto.ts";
+import type { VideoDepacketizer } from "./video/video-depacketizer.ts";
 
 /** How long a stop can wait for quiet sockets. */
 const POLL_TIMEOUT_MS = 50;
@@ -99,14 +99,8 @@ class MediaReceiveLoop {
     this.#videoPoll = new ReadablePoll([init.videoFd]);
     this.#stats = new Float64Array(init.stats);
     this.#clockOffsetMs = performance.timeOrigin - init.timeOrigin;
-    this.#videoDepacketizer = new VideoDepacketizer(
-      {
-        codec: init.video.codec,
-        packetSize: init.video.packetSize,
-        referenceFrameInvalidation: init.video.referenceFrameInvalidation,
-        copyInput: true,
-        ...(init.video.key ? { cipher: new VideoCipher(init.video.key) } : {}),
-      },
+    this.#videoDepacketizer = createVideoDepacketizer(
+      init.video,
       {
         onFrame: (frame) => {
           // Audio that arrived before the frame goes first, with it.
@@ -118,16 +112,10 @@ class MediaReceiveLoop {
         onIdrNeeded: (reason) => post({ type: "idr-needed", reason }),
         onFrameLoss: (loss) => post({ type: "frame-loss", loss }),
       },
+      true, // the receive slots are reused by the next recvmmsg
     );
     try {
-      this.#audioDepacketizer = new AudioDepacketizer(
-        {
-          packetDurationMs: init.audio.packetDurationMs,
-          initialDiscardMs: init.audio.initialDiscardMs,
-          ...(init.audio.key ? { cipher: new AudioCipher(init.audio.key, init.audio.keyId ?? 0) } : {}),
-        },
-        { onPacket: (packet) => this.#passAudio.push(own(packet)) },
-      );
+      this.#audioDepacketizer = createAudioDepacketizer(init.audio, { onPacket: (packet) => this.#passAudio.push(own(packet)) });
     } catch (error) {
       this.#videoDepacketizer.close();
       throw error;
@@ -188,7 +176,6 @@ class MediaReceiveLoop {
     for (let s = 0; s < VIDEO_STAT_NAMES.length; s++) stats[s] = video[VIDEO_STAT_NAMES[s]!];
     for (let s = 0; s < AUDIO_STAT_NAMES.length; s++) stats[AUDIO_STATS_AT + s] = audio[AUDIO_STAT_NAMES[s]!];
     stats[STAT_VIDEO_BYTES] = this.#videoBytes;
-    stats[STAT_TRUNCATED] = this.#video.truncated + this.#audio.truncated;
   }
 
   /** Audio of this pass that no frame took: at once to a listener, else held (not past AUDIO_HOLD_MS). */

@@ -10,14 +10,12 @@
  * begin later, when the session asks (the video stage).
  */
 import { logger } from "../core/log.ts";
-import { AudioDepacketizer, type AudioDepacketizerStats, type AudioPacket } from "./audio/audio-depacketizer.ts";
-import { AudioCipher } from "./audio/audio-packet.ts";
+import type { AudioDepacketizer, AudioDepacketizerStats, AudioPacket } from "./audio/audio-depacketizer.ts";
+import { createAudioDepacketizer, createVideoDepacketizer, type AudioStreamParams, type VideoStreamParams } from "./media-depacketizers.ts";
 import { MediaReceiveThread } from "./media-receive-thread.ts";
 import { MediaSocket } from "./media-socket.ts";
 import { libcSockets } from "./udp-libc.ts";
-import type { VideoCodec } from "./video/nal.ts";
-import { VideoCipher } from "./video/video-crypto.ts";
-import { VideoDepacketizer, type VideoDepacketizerEvents, type VideoDepacketizerStats } from "./video/video-depacketizer.ts";
+import type { VideoDepacketizer, VideoDepacketizerEvents, VideoDepacketizerStats } from "./video/video-depacketizer.ts";
 
 const log = logger("media");
 
@@ -25,25 +23,9 @@ export type MediaReceiveMode = "thread" | "event-loop";
 
 export interface MediaReceiverOptions {
   host: string;
-  video: {
-    port: number;
-    /** `X-SS-Ping-Payload` from the SETUP reply, if any. */
-    pingPayload?: string;
-    codec: VideoCodec;
-    packetSize: number;
-    /** rikey, when the host encrypts video. */
-    key?: Uint8Array;
-    referenceFrameInvalidation: boolean;
-  };
-  audio: {
-    port: number;
-    pingPayload?: string;
-    packetDurationMs: number;
-    initialDiscardMs: number;
-    /** rikey and rikeyid, when the host encrypts audio. */
-    key?: Uint8Array;
-    keyId?: number;
-  };
+  /** `pingPayload`: `X-SS-Ping-Payload` from the SETUP reply, if any. */
+  video: VideoStreamParams & { port: number; pingPayload?: string };
+  audio: AudioStreamParams & { port: number; pingPayload?: string };
   /** Kernel receive buffer to ask for (thread mode; the event-loop sockets ask for their own). */
   receiveBufferBytes: number;
   /** Loss injection (tests): a video datagram for which this returns true is dropped (event loop only). */
@@ -76,13 +58,9 @@ export interface MediaReceiver {
   close(): void;
 }
 
-/** The best this machine can do. */
-export function defaultMediaReceiveMode(): MediaReceiveMode {
-  return libcSockets() ? "thread" : "event-loop";
-}
-
 export async function openMediaReceiver(options: MediaReceiverOptions, events: MediaReceiverEvents): Promise<MediaReceiver> {
-  const mode = options.dropVideoDatagram ? "event-loop" : (options.mode ?? defaultMediaReceiveMode());
+  // Unless asked otherwise: the thread where libc can be reached (bun:ffi), else the event loop.
+  const mode = options.dropVideoDatagram ? "event-loop" : (options.mode ?? (libcSockets() ? "thread" : "event-loop"));
   if (mode === "thread") {
     try {
       return await MediaReceiveThread.open(options, events);
@@ -113,23 +91,8 @@ class EventLoopMediaReceiver implements MediaReceiver {
   }
 
   static async open(options: MediaReceiverOptions, events: MediaReceiverEvents): Promise<EventLoopMediaReceiver> {
-    const videoDepacketizer = new VideoDepacketizer(
-      {
-        codec: options.video.codec,
-        packetSize: options.video.packetSize,
-        referenceFrameInvalidation: options.video.referenceFrameInvalidation,
-        ...(options.video.key ? { cipher: new VideoCipher(options.video.key) } : {}),
-      },
-      events,
-    );
-    const audioDepacketizer = new AudioDepacketizer(
-      {
-        packetDurationMs: options.audio.packetDurationMs,
-        initialDiscardMs: options.audio.initialDiscardMs,
-        ...(options.audio.key ? { cipher: new AudioCipher(options.audio.key, options.audio.keyId ?? 0) } : {}),
-      },
-      { onPacket: (packet) => events.onAudio(packet) },
-    );
+    const videoDepacketizer = createVideoDepacketizer(options.video, events);
+    const audioDepacketizer = createAudioDepacketizer(options.audio, { onPacket: (packet) => events.onAudio(packet) });
     const drop = options.dropVideoDatagram;
     const counted = { videoBytes: 0 };
     const opened: MediaSocket[] = [];

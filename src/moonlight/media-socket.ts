@@ -16,7 +16,6 @@ const log = logger("media-socket");
 
 /** Large enough to absorb an IDR burst at high bitrates (runtime notes: 8 MB lost nothing). */
 export const MEDIA_RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024;
-export { PING_INTERVAL_MS } from "./media-ping.ts";
 
 export interface MediaSocketOptions {
   host: string;

@@ -1,6 +1,6 @@
 /**
  * A UDP socket driven through libc (bun:ffi) rather than Bun's event loop: for a thread that
- * blocks in `poll` and drains the socket with `recvmmsg` into buffers it owns (the video receive
+ * blocks in `poll` and drains the socket with `recvmmsg` into buffers it owns (the media receive
  * thread, issue 22). Bun's own UDP socket calls JavaScript once per datagram with a fresh Buffer
  * from the event loop; here one `recvmmsg` fills up to RECEIVE_BATCH preallocated slots and
  * nothing is allocated per datagram.
@@ -24,7 +24,6 @@ const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
 export const SO_RCVBUF = 8;
 const MSG_DONTWAIT = 0x40;
-const MSG_TRUNC = 0x20;
 const POLLIN = 0x1;
 const EINTR = 4;
 
@@ -57,6 +56,12 @@ function loadLibc() {
 export type Libc = ReturnType<typeof loadLibc>;
 let libc: Libc | null | undefined;
 
+function requireLibc(): Libc {
+  const lib = libcSockets();
+  if (!lib) throw new UdpLibcError("libc sockets are not available here");
+  return lib;
+}
+
 /** libc through bun:ffi, or null where it cannot be loaded (not glibc Linux, ffi refused). */
 export function libcSockets(): Libc | null {
   if (libc === undefined) {
@@ -71,8 +76,7 @@ export function libcSockets(): Libc | null {
 
 /** A socket address for `sendto`, built once (ip must be a numeric IPv4 or IPv6 address). */
 export function socketAddress(ip: string, port: number): Uint8Array {
-  const lib = libcSockets();
-  if (!lib) throw new UdpLibcError("libc sockets are not available here");
+  const lib = requireLibc();
   const v6 = ip.includes(":");
   const address = new Uint8Array(v6 ? 28 : 16);
   const view = new DataView(address.buffer);
@@ -101,8 +105,7 @@ export class LibcUdpSocket {
    * `receiveBufferBytes` kernel buffer. Throws UdpLibcError when it cannot.
    */
   static open(family: 4 | 6, receiveBufferBytes: number): LibcUdpSocket {
-    const lib = libcSockets();
-    if (!lib) throw new UdpLibcError("libc sockets are not available here");
+    const lib = requireLibc();
     const fd = lib.socket(family === 6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) throw new UdpLibcError(`socket() failed (errno ${errno(lib)})`);
     try {
@@ -117,11 +120,6 @@ export class LibcUdpSocket {
       lib.close(fd);
       throw error;
     }
-  }
-
-  /** The kernel's receive buffer size (Linux reports twice what it grants, for bookkeeping). */
-  get receiveBufferBytes(): number {
-    return getSocketOption(this.#lib, this.fd, SO_RCVBUF);
   }
 
   sendTo(data: Uint8Array, address: Uint8Array): boolean {
@@ -154,12 +152,9 @@ export class DatagramBatchReceiver {
   #sizedLength = -1;
   readonly #headers: Uint8Array;
   readonly #words32: Uint32Array;
-  /** Datagrams longer than a slot (given cut to the slot size, which a caller sees as oversize). */
-  truncated = 0;
 
   constructor(fd: number, slotSize: number) {
-    const lib = libcSockets();
-    if (!lib) throw new UdpLibcError("libc sockets are not available here");
+    const lib = requireLibc();
     this.#lib = lib;
     this.#fd = fd;
     this.#slotSize = slotSize;
@@ -182,21 +177,19 @@ export class DatagramBatchReceiver {
     this.#words32 = new Uint32Array(this.#headers.buffer);
   }
 
-  get fd(): number {
-    return this.#fd;
-  }
-
   /** Receives what is waiting, up to RECEIVE_BATCH datagrams, without blocking; returns how many. */
   receive(): number {
     const n = this.#lib.recvmmsg(this.#fd, this.#headers, RECEIVE_BATCH, MSG_DONTWAIT, null);
     return n > 0 ? n : 0;
   }
 
-  /** The i-th datagram of the last receive(). */
+  /**
+   * The i-th datagram of the last receive(). One longer than a slot comes cut to the slot size,
+   * which callers (slots one byte above the largest valid datagram) see as oversize.
+   */
   datagram(i: number): Uint8Array {
     const words = this.#words32;
     const length = words[(i * MMSGHDR_SIZE + 56) / 4]!; // msg_len
-    if ((words[(i * MMSGHDR_SIZE + 48) / 4]! & MSG_TRUNC) !== 0) this.truncated++; // msg_flags
     if (length === this.#slotSize) return this.#slotViews[i]!;
     if (length !== this.#sizedLength) {
       // Most datagrams of a stream have one length (full shards): keep views of that length.
@@ -215,8 +208,7 @@ export class ReadablePoll {
   readonly #events: Int16Array;
 
   constructor(fds: number[]) {
-    const lib = libcSockets();
-    if (!lib) throw new UdpLibcError("libc sockets are not available here");
+    const lib = requireLibc();
     this.#lib = lib;
     this.#fds = new Int32Array(fds.length * 2);
     this.#events = new Int16Array(this.#fds.buffer);
@@ -238,7 +230,6 @@ export class ReadablePoll {
     return this.#events[4 * i + 3] !== 0;
   }
 }
-
 
 function errno(lib: Libc): number {
   const location = lib.__errno_location();

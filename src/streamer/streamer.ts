@@ -305,7 +305,7 @@ export class Streamer extends EventEmitter<StreamerEvents> {
   /**
    * Opus packets reach this process one by one only while someone takes them (a viewer, the tap
    * for WebSocket viewers, Janus); otherwise the receive thread lets them travel with the next frame,
-   * sparing an idle streamer ~200 wakeups a second (issue 22). Also checked on every frame.
+   * sparing an idle streamer ~200 wakeups a second (issue 22). Called wherever one of those changes.
    */
   #updateAudioPrompt(): void {
     const session = this.#session;
@@ -559,7 +559,6 @@ export class Streamer extends EventEmitter<StreamerEvents> {
   }
 
   #onVideo(frame: VideoFrame): void {
-    this.#updateAudioPrompt();
     if (frame.isIdr) {
       if (this.#info) this.#readProfile(frame.data);
       else this.#earlyKeyframe = frame.data;
